@@ -1,0 +1,195 @@
+"""The `lti-tool` command line: database, keys, platforms, content, sandbox."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import click
+
+from lti_tool import migrate
+from lti_tool.db import make_engine, session_scope
+from lti_tool.lti.keys import KeyRing
+from lti_tool.registrations import (
+    RegistrationError,
+    RegistrationInput,
+    find_registration,
+    list_registrations,
+    read_registrations_file,
+    remove_registration,
+    save_registration,
+)
+from lti_tool.settings import load_settings
+
+
+@click.group()
+def main() -> None:
+    """Run and administer the peer-support training LTI tool."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    settings = load_settings()
+    migrate.upgrade(settings.database_url)
+    click.echo("database schema is up to date")
+
+
+@main.group()
+def keys() -> None:
+    """The tool's signing keys (kept in keys/, never printed)."""
+
+
+def _key_ring() -> KeyRing:
+    settings = load_settings()
+    return KeyRing(settings.keys_dir, timedelta(days=settings.key_grace_days))
+
+
+@keys.command("generate")
+def keys_generate() -> None:
+    """Create the first signing key if there is none."""
+    click.echo(f"current key: {_key_ring().generate()}")
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Start signing with a new key; the old one stays published for the grace period."""
+    ring = _key_ring()
+    click.echo(f"current key: {ring.rotate()}")
+    click.echo(f"published keys: {', '.join(k.kid for k in ring.published())}")
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Show the published key ids and which one signs."""
+    ring = _key_ring()
+    current = ring.current().kid
+    for key in ring.published():
+        retired = key.retired_at.isoformat() if key.retired_at else "-"
+        click.echo(f"{key.kid}  {'current' if key.kid == current else 'retired ' + retired}")
+
+
+@main.group()
+def platform() -> None:
+    """Platform registrations (issuer, client_id, deployments, endpoints)."""
+
+
+@platform.command("add")
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+@click.option("--auth-login-url", required=True, help="The platform's OIDC auth URL.")
+@click.option("--auth-token-url", required=True)
+@click.option("--key-set-url", required=True, help="The platform's JWKS URL.")
+@click.option("--deployment-id", "deployment_ids", multiple=True)
+@click.option("--name", default="")
+@click.option("--auth-audience", default=None, help="Token audience, if not the token URL.")
+def platform_add(**options: object) -> None:
+    """Register a platform (or update one with the same issuer and client_id)."""
+    data = RegistrationInput(
+        issuer=str(options["issuer"]),
+        client_id=str(options["client_id"]),
+        auth_login_url=str(options["auth_login_url"]),
+        auth_token_url=str(options["auth_token_url"]),
+        key_set_url=str(options["key_set_url"]),
+        deployment_ids=tuple(options["deployment_ids"]),  # type: ignore[arg-type]
+        name=str(options["name"]),
+        auth_audience=options["auth_audience"],  # type: ignore[arg-type]
+    )
+    _save([data])
+
+
+@platform.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def platform_import(path: Path) -> None:
+    """Register every [[platform]] in a TOML file."""
+    try:
+        items = list(read_registrations_file(path))
+    except RegistrationError as error:
+        raise click.ClickException(str(error)) from None
+    _save(items)
+
+
+def _save(items: list[RegistrationInput]) -> None:
+    engine = make_engine(load_settings().database_url)
+    try:
+        with session_scope(engine) as session:
+            for item in items:
+                registration = save_registration(session, item)
+                click.echo(
+                    f"registered #{registration.id} {registration.issuer} "
+                    f"client_id={registration.client_id} "
+                    f"deployments={len(registration.deployments)}"
+                )
+    except RegistrationError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@platform.command("list")
+def platform_list() -> None:
+    """One line per registration."""
+    engine = make_engine(load_settings().database_url)
+    with session_scope(engine) as session:
+        for item in list_registrations(session):
+            state = "enabled" if item.is_enabled else "disabled"
+            click.echo(
+                f"#{item.id}  {item.issuer}  client_id={item.client_id}  "
+                f"deployments={len(item.deployments)}  {state}"
+            )
+
+
+@platform.command("show")
+@click.option("--issuer", required=True)
+@click.option("--client-id", default=None)
+def platform_show(issuer: str, client_id: str | None) -> None:
+    """Every field of one registration."""
+    engine = make_engine(load_settings().database_url)
+    with session_scope(engine) as session:
+        item = find_registration(session, issuer, client_id)
+        if item is None:
+            raise click.ClickException("no such registration")
+        for label, value in (
+            ("name", item.name),
+            ("issuer", item.issuer),
+            ("client_id", item.client_id),
+            ("auth_login_url", item.auth_login_url),
+            ("auth_token_url", item.auth_token_url),
+            ("key_set_url", item.key_set_url),
+            ("auth_audience", item.auth_audience or "(token URL)"),
+            ("enabled", item.is_enabled),
+            ("last_launch_at", item.last_launch_at or "never"),
+            ("deployments", ", ".join(d.deployment_id for d in item.deployments)),
+        ):
+            click.echo(f"{label:15} {value}")
+
+
+@platform.command("remove")
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+def platform_remove(issuer: str, client_id: str) -> None:
+    """Delete a registration and its deployments."""
+    engine = make_engine(load_settings().database_url)
+    with session_scope(engine) as session:
+        if not remove_registration(session, issuer, client_id):
+            raise click.ClickException("no such registration")
+    click.echo("removed")
+
+
+def _add_optional_groups() -> None:
+    try:
+        from lti_tool.content.cli import content
+    except ImportError:  # the content package is optional in a partial checkout
+        return
+    main.add_command(content)
+
+
+_add_optional_groups()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The LTI 1.3 protocol side: keys, OIDC login, launch validation, roles."""

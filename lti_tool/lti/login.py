@@ -1,0 +1,122 @@
+"""OIDC third-party initiated login: check the request, remember it, redirect.
+
+The authentication request is always a GET to the platform (Moodle's session
+cookie is SameSite=Lax, so a cross-site POST would arrive without it), echoes
+`lti_message_hint` byte for byte and uses the exact registered redirect URI.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
+
+from sqlalchemy.orm import Session
+
+from lti_tool.lti.errors import BadLogin, DisabledPlatform, UnknownPlatform
+from lti_tool.lti.state import LoginState, proof_of
+from lti_tool.lti.store import SharedStore
+from lti_tool.registrations import find_registration
+
+log = logging.getLogger(__name__)
+
+LOGIN_PARAMETERS = (
+    "iss",
+    "login_hint",
+    "target_link_uri",
+    "lti_message_hint",
+    "client_id",
+    "lti_deployment_id",
+    "deployment_id",
+    "lti_storage_target",
+)
+
+
+@dataclass(frozen=True)
+class LoginRedirect:
+    """Where to send the browser, and what it must remember."""
+
+    auth_url: str
+    state: str
+    browser_secret: str
+    storage_target: str
+    platform_origin: str
+    registration_id: int
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def start_login(
+    session: Session,
+    store: SharedStore,
+    params: Mapping[str, str],
+    *,
+    redirect_uri: str,
+    tool_origin: str,
+    state_ttl: int,
+) -> LoginRedirect:
+    """Validate a login initiation and prepare the authentication request."""
+    issuer = params.get("iss", "")
+    login_hint = params.get("login_hint", "")
+    target_link_uri = params.get("target_link_uri", "")
+    if not issuer or not login_hint or not target_link_uri:
+        raise BadLogin("iss, login_hint and target_link_uri are all required")
+    # Only our own pages may be targets: anything else would make us an open redirect.
+    if _origin(target_link_uri) != tool_origin:
+        raise BadLogin("target_link_uri does not point at this tool")
+
+    registration = find_registration(session, issuer, params.get("client_id") or None)
+    if registration is None:
+        raise UnknownPlatform("no registration for this issuer and client_id")
+    if not registration.is_enabled:
+        raise DisabledPlatform(registration_id=registration.id)
+
+    state = secrets.token_urlsafe(32)
+    nonce = secrets.token_urlsafe(32)
+    browser_secret = secrets.token_urlsafe(32)
+    storage_target = params.get("lti_storage_target", "")
+    platform_origin = _origin(registration.auth_login_url)
+    login = LoginState(
+        registration_id=registration.id,
+        nonce=nonce,
+        browser_proof=proof_of(browser_secret),
+        target_link_uri=target_link_uri,
+        storage_target=storage_target,
+        platform_origin=platform_origin,
+    )
+    store.put("state:" + state, login.to_json(), state_ttl)
+
+    auth_params = {
+        "scope": "openid",
+        "response_type": "id_token",
+        "response_mode": "form_post",
+        "prompt": "none",
+        "client_id": registration.client_id,
+        "redirect_uri": redirect_uri,
+        "login_hint": login_hint,
+        "state": state,
+        "nonce": nonce,
+    }
+    if "lti_message_hint" in params:
+        auth_params["lti_message_hint"] = params["lti_message_hint"]
+    separator = "&" if "?" in registration.auth_login_url else "?"
+    auth_url = registration.auth_login_url + separator + urlencode(auth_params)
+
+    log.info(
+        "oidc login registration=%s storage=%s",
+        registration.id,
+        "yes" if storage_target else "no",
+    )
+    return LoginRedirect(
+        auth_url=auth_url,
+        state=state,
+        browser_secret=browser_secret,
+        storage_target=storage_target,
+        platform_origin=platform_origin,
+        registration_id=registration.id,
+    )

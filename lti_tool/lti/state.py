@@ -1,0 +1,43 @@
+"""The record an OIDC login leaves for its launch, and the proof of the browser."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class LoginState:
+    """What the login promised: which registration, which nonce, which browser."""
+
+    registration_id: int
+    nonce: str
+    # sha256 of a secret the browser holds, in a cookie and/or platform storage.
+    browser_proof: str
+    target_link_uri: str
+    storage_target: str = ""
+    # Origin of the platform's auth URL: the only origin platform storage may be.
+    platform_origin: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: str) -> LoginState:
+        return cls(**json.loads(raw))
+
+
+def proof_of(browser_secret: str) -> str:
+    """The hash kept server-side of the secret kept by the browser."""
+    return hashlib.sha256(browser_secret.encode()).hexdigest()
+
+
+def state_cookie_name(state: str) -> str:
+    """One cookie per login, so two launches on one course page don't collide."""
+    return "lti_state_" + hashlib.sha256(state.encode()).hexdigest()[:16]
+
+
+def storage_key(state: str) -> str:
+    """The platform-storage key under which the browser secret is kept."""
+    return "lti_state_" + hashlib.sha256(state.encode()).hexdigest()[:16]

@@ -1,0 +1,132 @@
+"""A key-value store shared by every worker and host: state, nonces, cached keys.
+
+Login and launch are two requests that a load balancer may send to different
+processes, so nothing about them may live in process memory.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Protocol
+
+import redis
+from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from lti_tool.models import StoreEntry
+from lti_tool.models.base import utcnow
+
+
+class SharedStore(Protocol):
+    """Operations the LTI flow needs; each is atomic on its own."""
+
+    def put(self, key: str, value: str, ttl: int) -> None: ...
+
+    def get(self, key: str) -> str | None: ...
+
+    def take(self, key: str) -> str | None:
+        """Return the value and delete it, so only one caller ever gets it."""
+
+    def add(self, key: str, value: str, ttl: int) -> bool:
+        """Store only if absent (or expired); False when the key was already there."""
+
+
+class DatabaseStore:
+    """The default store: one table, with each operation in its own transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def put(self, key: str, value: str, ttl: int) -> None:
+        expires_at = utcnow() + timedelta(seconds=ttl)
+        with self._engine.begin() as connection:
+            connection.execute(delete(StoreEntry).where(StoreEntry.key == key))
+            connection.execute(
+                insert(StoreEntry).values(key=key, value=value, expires_at=expires_at)
+            )
+
+    def get(self, key: str) -> str | None:
+        query = select(StoreEntry.value).where(
+            StoreEntry.key == key, StoreEntry.expires_at > utcnow()
+        )
+        with self._engine.connect() as connection:
+            return connection.scalar(query)
+
+    def take(self, key: str) -> str | None:
+        # DELETE ... RETURNING makes the read and the removal one step, so two
+        # workers racing on the same state cannot both win.
+        statement = (
+            delete(StoreEntry)
+            .where(StoreEntry.key == key)
+            .returning(StoreEntry.value, StoreEntry.expires_at)
+        )
+        with self._engine.begin() as connection:
+            row = connection.execute(statement).first()
+        if row is None or _aware(row.expires_at) <= utcnow():
+            return None
+        return str(row.value)
+
+    def add(self, key: str, value: str, ttl: int) -> bool:
+        now = utcnow()
+        with self._engine.begin() as connection:
+            connection.execute(
+                delete(StoreEntry).where(
+                    StoreEntry.key == key, StoreEntry.expires_at <= now
+                )
+            )
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(
+                    insert(StoreEntry).values(
+                        key=key, value=value, expires_at=now + timedelta(seconds=ttl)
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def purge_expired(self) -> int:
+        """Delete expired entries; returns how many went."""
+        with self._engine.begin() as connection:
+            result = connection.execute(
+                delete(StoreEntry).where(StoreEntry.expires_at <= utcnow())
+            )
+        return result.rowcount or 0
+
+
+class RedisStore:
+    """The store when REDIS_URL is set; keys expire on their own."""
+
+    def __init__(self, url: str, prefix: str = "lti_tool:") -> None:
+        self._redis = redis.Redis.from_url(
+            url, socket_timeout=2, socket_connect_timeout=2, decode_responses=True
+        )
+        self._prefix = prefix
+
+    def put(self, key: str, value: str, ttl: int) -> None:
+        self._redis.set(self._prefix + key, value, ex=ttl)
+
+    def get(self, key: str) -> str | None:
+        value = self._redis.get(self._prefix + key)
+        return None if value is None else str(value)
+
+    def take(self, key: str) -> str | None:
+        value = self._redis.getdel(self._prefix + key)
+        return None if value is None else str(value)
+
+    def add(self, key: str, value: str, ttl: int) -> bool:
+        return bool(self._redis.set(self._prefix + key, value, ex=ttl, nx=True))
+
+
+def _aware(moment):  # type: ignore[no-untyped-def]
+    # SQLite hands back naive datetimes even for timezone-aware columns.
+    from datetime import UTC
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def make_store(engine: Engine, redis_url: str) -> SharedStore:
+    """Redis when configured, else the database every worker already shares."""
+    if redis_url:
+        return RedisStore(redis_url)
+    return DatabaseStore(engine)

@@ -1,0 +1,19 @@
+"""SQLAlchemy models, one module per part of the domain."""
+
+from lti_tool.models.base import Base
+from lti_tool.models.people import Context, Membership, ResourceLink, User
+from lti_tool.models.registration import Deployment, LaunchFailure, Registration
+from lti_tool.models.store import LaunchSession, StoreEntry
+
+__all__ = [
+    "Base",
+    "Context",
+    "Deployment",
+    "LaunchFailure",
+    "LaunchSession",
+    "Membership",
+    "Registration",
+    "ResourceLink",
+    "StoreEntry",
+    "User",
+]

@@ -1,0 +1,94 @@
+"""Error pages: a calm page with a reason code, one log line, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, current_app, render_template, request
+from sqlalchemy import insert
+from werkzeug.exceptions import HTTPException
+
+from lti_tool import db
+from lti_tool.lti.errors import LaunchError
+from lti_tool.models import LaunchFailure
+
+log = logging.getLogger(__name__)
+
+
+def register(app: Flask) -> None:
+    """Install the handlers for refused launches, HTTP errors and our own bugs."""
+    app.register_error_handler(LaunchError, _launch_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+
+
+def _launch_error(error: LaunchError) -> tuple[str, int]:
+    db.get_session().rollback()
+    log.warning(
+        "launch rejected reason=%s status=%s registration=%s path=%s detail=%s",
+        error.reason,
+        error.status,
+        error.registration_id,
+        request.path,
+        error.detail,
+    )
+    _record_failure(error)
+    page = render_template(
+        "error.html",
+        title=error.title,
+        advice=error.advice,
+        detail=error.detail,
+        reason=error.reason,
+    )
+    return page, error.status
+
+
+def _record_failure(error: LaunchError) -> None:
+    # Only launch-path failures go to the administrator's list; an expired page
+    # session is routine, not a setup problem.
+    if not request.path.startswith("/lti/"):
+        return
+    try:
+        engine = current_app.extensions["db_engine"]
+        with engine.begin() as connection:
+            connection.execute(
+                insert(LaunchFailure).values(
+                    registration_id=error.registration_id,
+                    issuer=str(request.values.get("iss", ""))[:512],
+                    reason=error.reason,
+                )
+            )
+    except Exception:  # the page matters more than the statistic
+        log.exception("launch failure not recorded reason=%s", error.reason)
+
+
+def _http_error(error: HTTPException) -> tuple[str, int] | Response:
+    page = render_template(
+        "error.html",
+        title=error.name,
+        advice=_HTTP_ADVICE.get(error.code or 500, "Go back and try again."),
+        detail="",
+        reason=f"http_{error.code}",
+    )
+    return page, error.code or 500
+
+
+def _unexpected_error(error: Exception) -> tuple[str, int]:
+    db.get_session().rollback()
+    log.exception("unhandled error path=%s", request.path)
+    page = render_template(
+        "error.html",
+        title="Something went wrong on our side",
+        advice="Nothing you did caused this. Please try again in a moment.",
+        detail="",
+        reason="internal_error",
+    )
+    return page, 500
+
+
+_HTTP_ADVICE = {
+    400: "The request could not be understood. Go back and try again.",
+    404: "There is no page at this address. Open the training from your course.",
+    405: "This page cannot be opened that way. Open the training from your course.",
+    413: "What you sent is too large.",
+}
