@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from lti_tool import migrate
+from lti_tool.content.cli import content
 from lti_tool.db import make_engine, session_scope
 from lti_tool.lti.keys import KeyRing
 from lti_tool.registrations import (
@@ -180,15 +181,17 @@ def platform_remove(issuer: str, client_id: str) -> None:
     click.echo("removed")
 
 
-def _add_optional_groups() -> None:
-    try:
-        from lti_tool.content.cli import content
-    except ImportError:  # the content package is optional in a partial checkout
-        return
-    main.add_command(content)
+@main.command()
+@click.option("--tool-port", default=8000, show_default=True)
+@click.option("--sandbox-port", default=8001, show_default=True)
+def dev(tool_port: int, sandbox_port: int) -> None:
+    """Run the tool with the built-in sandbox LMS (development only)."""
+    from lti_tool.devserver import serve_both
+
+    serve_both(tool_port, sandbox_port)
 
 
-_add_optional_groups()
+main.add_command(content)
 
 
 if __name__ == "__main__":

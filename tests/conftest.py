@@ -149,3 +149,12 @@ def launcher(
     client: FlaskClient, platform: SigningPlatform, platform_http: responses.RequestsMock
 ) -> Launcher:
     return Launcher(client, platform)
+
+
+@pytest.fixture
+def live(database_url: str, keys_dir: Path, tmp_path: Path) -> Iterator[Any]:
+    """The tool and the sandbox LMS over real HTTP on free loopback ports."""
+    from tests.live import live_tool_and_sandbox
+
+    with live_tool_and_sandbox(database_url, keys_dir, tmp_path) as setup:
+        yield setup
