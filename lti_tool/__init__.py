@@ -12,11 +12,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from lti_tool import db
 from lti_tool.catalog import load_app_catalog
+from lti_tool.logs import configure_logging
 from lti_tool.lti.http import PlatformSession
 from lti_tool.lti.keys import KeyRing
 from lti_tool.lti.platform_keys import PlatformKeys
 from lti_tool.lti.store import make_store
-from lti_tool.logs import configure_logging
 from lti_tool.settings import PROJECT_ROOT, Settings, load_settings
 
 log = logging.getLogger(__name__)

@@ -60,7 +60,7 @@ def keys_generate() -> None:
 
 @keys.command("rotate")
 def keys_rotate() -> None:
-    """Start signing with a new key; the old one stays published for the grace period."""
+    """Sign with a new key; the old one stays published for the grace period."""
     ring = _key_ring()
     click.echo(f"current key: {ring.rotate()}")
     click.echo(f"published keys: {', '.join(k.kid for k in ring.published())}")
@@ -73,7 +73,9 @@ def keys_list() -> None:
     current = ring.current().kid
     for key in ring.published():
         retired = key.retired_at.isoformat() if key.retired_at else "-"
-        click.echo(f"{key.kid}  {'current' if key.kid == current else 'retired ' + retired}")
+        click.echo(
+            f"{key.kid}  {'current' if key.kid == current else 'retired ' + retired}"
+        )
 
 
 @main.group()
@@ -89,7 +91,9 @@ def platform() -> None:
 @click.option("--key-set-url", required=True, help="The platform's JWKS URL.")
 @click.option("--deployment-id", "deployment_ids", multiple=True)
 @click.option("--name", default="")
-@click.option("--auth-audience", default=None, help="Token audience, if not the token URL.")
+@click.option(
+    "--auth-audience", default=None, help="Token audience, if not the token URL."
+)
 def platform_add(**options: object) -> None:
     """Register a platform (or update one with the same issuer and client_id)."""
     data = RegistrationInput(

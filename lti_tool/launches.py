@@ -60,7 +60,9 @@ def sync_user_from_launch(session: Session, launch: ValidatedLaunch) -> User:
         {"issuer": launch.registration.issuer, "sub": str(launch.payload["sub"])},
     )
     name = launch.claim("name") or " ".join(
-        part for part in (launch.claim("given_name"), launch.claim("family_name")) if part
+        part
+        for part in (launch.claim("given_name"), launch.claim("family_name"))
+        if part
     )
     user.name = str(name or "")[:255]
     return user

@@ -105,7 +105,7 @@ def remove_registration(session: Session, issuer: str, client_id: str) -> bool:
 
 
 def read_registrations_file(path: Path) -> Iterable[RegistrationInput]:
-    """Parse `[[platform]]` tables from a TOML file (see config/platforms.example.toml)."""
+    """Parse `[[platform]]` tables from a TOML file (config/platforms.example.toml)."""
     with path.open("rb") as handle:
         document = tomllib.load(handle)
     for index, table in enumerate(document.get("platform", []), start=1):

@@ -50,7 +50,9 @@ class Settings:
 
 def _coerce(name: str, raw: Any, default: Any) -> Any:
     if isinstance(default, bool):
-        return raw if isinstance(raw, bool) else str(raw).lower() in {"1", "true", "yes"}
+        return (
+            raw if isinstance(raw, bool) else str(raw).lower() in {"1", "true", "yes"}
+        )
     if isinstance(default, int):
         return int(raw)
     if isinstance(default, float):
@@ -74,7 +76,10 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         if env_name in os.environ:
             values[item.name] = os.environ[env_name]
     # The conventional names win, so platforms like Heroku or systemd units work.
-    for conventional, name in (("DATABASE_URL", "database_url"), ("REDIS_URL", "redis_url")):
+    for conventional, name in (
+        ("DATABASE_URL", "database_url"),
+        ("REDIS_URL", "redis_url"),
+    ):
         if conventional in os.environ:
             values[name] = os.environ[conventional]
     values.update(overrides or {})

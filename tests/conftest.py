@@ -146,7 +146,9 @@ class Launcher:
 
 @pytest.fixture
 def launcher(
-    client: FlaskClient, platform: SigningPlatform, platform_http: responses.RequestsMock
+    client: FlaskClient,
+    platform: SigningPlatform,
+    platform_http: responses.RequestsMock,
 ) -> Launcher:
     return Launcher(client, platform)
 

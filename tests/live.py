@@ -72,5 +72,8 @@ def live_tool_and_sandbox(
             **tool_settings,
         }
     )
-    with serving(tool_app, tool_port), serving(create_sandbox_app(sandbox), sandbox_port):
+    with (
+        serving(tool_app, tool_port),
+        serving(create_sandbox_app(sandbox), sandbox_port),
+    ):
         yield LiveSetup(tool_url, sandbox.base_url, tool_app, sandbox)

@@ -80,7 +80,10 @@ class SigningPlatform:
         self, payload: dict[str, Any], *, kid: str | None = None, key: Any = None
     ) -> str:
         return jwt.encode(
-            payload, key or self.key, algorithm="RS256", headers={"kid": kid or self.kid}
+            payload,
+            key or self.key,
+            algorithm="RS256",
+            headers={"kid": kid or self.kid},
         )
 
 

@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import func, select
 
 from lti_tool.models import Context, LaunchFailure, LaunchSession, Membership, User
-from tests.conftest import Launcher
 from tests.platform import INSTRUCTOR, LTI, SigningPlatform
 
 
@@ -179,7 +178,9 @@ def test_tampered_token_is_refused(launcher):
     forged = launcher.platform.sign(
         launcher.platform.claims(login.nonce, sub="someone-else")
     ).split(".")[1]
-    _refused(launcher.launch(f"{header}.{forged}.{signature}", login.state), "bad_signature")
+    _refused(
+        launcher.launch(f"{header}.{forged}.{signature}", login.state), "bad_signature"
+    )
 
 
 def test_malformed_token_is_refused(launcher):
@@ -191,7 +192,9 @@ def test_unsigned_token_is_refused(launcher):
     import jwt
 
     login = launcher.login()
-    token = jwt.encode(launcher.platform.claims(login.nonce), key=None, algorithm="none")
+    token = jwt.encode(
+        launcher.platform.claims(login.nonce), key=None, algorithm="none"
+    )
     _refused(launcher.launch(token, login.state), "bad_signature")
 
 
@@ -233,7 +236,9 @@ def test_replay_from_another_browser_is_refused(launcher, app):
     assert launcher.launch(token, login.state).status_code == 303
 
     other_browser = app.test_client()
-    response = other_browser.post("/lti/launch", data={"id_token": token, "state": login.state})
+    response = other_browser.post(
+        "/lti/launch", data={"id_token": token, "state": login.state}
+    )
     _refused(response, "state_invalid")
 
 
@@ -260,12 +265,16 @@ def test_launch_from_another_browser_without_the_state_cookie_is_refused(launche
     login = launcher.login()
     token = launcher.platform.sign(launcher.platform.claims(login.nonce))
     stranger = app.test_client()
-    response = stranger.post("/lti/launch", data={"id_token": token, "state": login.state})
+    response = stranger.post(
+        "/lti/launch", data={"id_token": token, "state": login.state}
+    )
     _refused(response, "state_cookie_missing")
 
 
 def test_unregistered_deployment_is_refused(launcher):
-    _refused(launcher.launch_as(**{LTI + "deployment_id": "unknown"}), "unknown_deployment")
+    _refused(
+        launcher.launch_as(**{LTI + "deployment_id": "unknown"}), "unknown_deployment"
+    )
 
 
 def test_wrong_message_type_is_refused(launcher):
@@ -322,7 +331,9 @@ def test_refused_launch_logs_reason_without_token(launcher, caplog):
     token = launcher.platform.sign(launcher.platform.claims(login.nonce, aud="x"))
     launcher.launch(token, login.state)
 
-    lines = [r.getMessage() for r in caplog.records if "launch rejected" in r.getMessage()]
+    lines = [
+        r.getMessage() for r in caplog.records if "launch rejected" in r.getMessage()
+    ]
     assert len(lines) == 1
     assert "reason=unknown_platform" in lines[0]
     assert token not in caplog.text

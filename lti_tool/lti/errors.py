@@ -60,19 +60,26 @@ class PlatformKeysUnavailable(LaunchError):
     status = 502
     reason = "platform_keys_unavailable"
     title = "The tool could not fetch your learning platform's keys"
-    advice = "Try again in a minute. If it persists, the platform's key set URL is down."
+    advice = (
+        "Try again in a minute. If it persists, the platform's key set URL is down."
+    )
 
 
 class ExpiredToken(LaunchError):
     reason = "token_expired"
     title = "The launch took too long and has expired"
-    advice = "Open the activity again from your course. Check the server clocks if it repeats."
+    advice = (
+        "Open the activity again from your course. If it happens again, the "
+        "server clocks of the platform and the tool may disagree."
+    )
 
 
 class WrongAudience(LaunchError):
     reason = "wrong_audience"
     title = "The launch message was meant for another tool"
-    advice = "Your LMS administrator should check the client ID registered with the tool."
+    advice = (
+        "Your LMS administrator should check the client ID registered with the tool."
+    )
 
 
 class ReplayedLaunch(LaunchError):
@@ -96,7 +103,9 @@ class CookiesBlocked(StateMismatch):
 class WrongMessage(LaunchError):
     reason = "unsupported_message"
     title = "This kind of launch is not supported"
-    advice = "Your LMS administrator should check how the tool was placed in the course."
+    advice = (
+        "Your LMS administrator should check how the tool was placed in the course."
+    )
 
 
 class MethodNotAllowed(LaunchError):

@@ -107,7 +107,9 @@ class KeyRing:
         """The key that signs everything the tool sends."""
         self._refresh()
         if self._current is None:
-            raise KeysMissing(f"no tool key in {self.folder}; run `lti-tool keys generate`")
+            raise KeysMissing(
+                f"no tool key in {self.folder}; run `lti-tool keys generate`"
+            )
         return self._current
 
     def published(self, now: datetime | None = None) -> list[ToolKey]:

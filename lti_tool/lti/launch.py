@@ -100,7 +100,9 @@ class LaunchValidator:
         except jwt.DecodeError:
             raise BadToken("the id_token is not a well-formed JWT") from None
         if header.get("alg") not in SIGNING_ALGORITHMS:
-            raise BadSignature(f"the id_token algorithm must be one of {SIGNING_ALGORITHMS}")
+            raise BadSignature(
+                f"the id_token algorithm must be one of {SIGNING_ALGORITHMS}"
+            )
         return header, payload
 
     @staticmethod
@@ -145,7 +147,9 @@ class LaunchValidator:
                 options={"require": ["exp", "iat", "iss", "aud", "sub", "nonce"]},
             )
         except jwt.ExpiredSignatureError:
-            raise ExpiredToken("the id_token has expired", registration_id=registration.id) from None
+            raise ExpiredToken(
+                "the id_token has expired", registration_id=registration.id
+            ) from None
         except jwt.ImmatureSignatureError:
             raise ExpiredToken(
                 "the id_token is not valid yet (iat or nbf in the future)",
@@ -165,7 +169,9 @@ class LaunchValidator:
 
         authorized_party = payload.get("azp")
         if authorized_party is not None and authorized_party != registration.client_id:
-            raise WrongAudience("azp names another client", registration_id=registration.id)
+            raise WrongAudience(
+                "azp names another client", registration_id=registration.id
+            )
         return payload
 
     def _check_nonce(
@@ -188,7 +194,9 @@ class LaunchValidator:
     ) -> Deployment:
         deployment_id = payload.get(claims.DEPLOYMENT_ID)
         if not isinstance(deployment_id, str) or not deployment_id:
-            raise BadToken("the id_token has no deployment_id", registration_id=registration.id)
+            raise BadToken(
+                "the id_token has no deployment_id", registration_id=registration.id
+            )
         deployment = registration.find_deployment(deployment_id)
         if deployment is not None:
             return deployment
@@ -202,7 +210,9 @@ class LaunchValidator:
     @staticmethod
     def _check_message(payload: dict[str, Any], registration: Registration) -> None:
         if payload.get(claims.VERSION) != "1.3.0":
-            raise WrongMessage("the LTI version must be 1.3.0", registration_id=registration.id)
+            raise WrongMessage(
+                "the LTI version must be 1.3.0", registration_id=registration.id
+            )
         message_type = payload.get(claims.MESSAGE_TYPE)
         if message_type not in SUPPORTED_MESSAGES:
             raise WrongMessage(

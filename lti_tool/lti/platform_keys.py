@@ -58,7 +58,9 @@ def _parse(document: dict[str, Any], expires_at: float) -> _Parsed:
             # Some platforms (D2L) omit "alg"; RS256 is what LTI 1.3 requires.
             key = PyJWK(jwk, algorithm=jwk.get("alg", "RS256"))
         except PyJWKError:
-            log.warning("platform jwk skipped reason=unparseable kid=%s", jwk.get("kid"))
+            log.warning(
+                "platform jwk skipped reason=unparseable kid=%s", jwk.get("kid")
+            )
             continue
         if jwk.get("kid"):
             keys[jwk["kid"]] = key

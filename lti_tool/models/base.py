@@ -24,9 +24,7 @@ def utcnow() -> datetime:
 
 int_pk = Annotated[int, mapped_column(primary_key=True)]
 url = Annotated[str, mapped_column(String(1024))]
-created_at = Annotated[
-    datetime, mapped_column(DateTime(timezone=True), default=utcnow)
-]
+created_at = Annotated[datetime, mapped_column(DateTime(timezone=True), default=utcnow)]
 
 
 class Base(DeclarativeBase):

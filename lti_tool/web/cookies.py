@@ -27,6 +27,9 @@ def delete_frame_cookie(response: Response, name: str) -> None:
     """Expire a cookie set by set_frame_cookie."""
     secure = current_app.config["SETTINGS"].cookies_secure
     response.delete_cookie(
-        name, path="/", secure=secure, samesite="None" if secure else "Lax",
+        name,
+        path="/",
+        secure=secure,
+        samesite="None" if secure else "Lax",
         partitioned=secure,
     )

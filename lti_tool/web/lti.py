@@ -59,7 +59,11 @@ def jwks() -> Response:
 
 @bp.route("/lti/login", methods=["GET", "POST"])
 def login() -> Response | str:
-    params = {name: request.values[name] for name in LOGIN_PARAMETERS if name in request.values}
+    params = {
+        name: request.values[name]
+        for name in LOGIN_PARAMETERS
+        if name in request.values
+    }
     settings = _settings()
     started = start_login(
         db.get_session(),
@@ -97,7 +101,10 @@ def login() -> Response | str:
 
     cookie_lifetime = settings.state_ttl_seconds
     set_frame_cookie(
-        response, state_cookie_name(started.state), started.browser_secret, cookie_lifetime
+        response,
+        state_cookie_name(started.state),
+        started.browser_secret,
+        cookie_lifetime,
     )
     return response
 
@@ -105,8 +112,10 @@ def login() -> Response | str:
 def _new_window_url(params: dict[str, str]) -> str:
     """The same login in a top-level window, where first-party cookies work."""
     kept = {k: v for k, v in params.items() if k != "lti_storage_target"}
-    return url_for("lti.login", _external=False) + "?" + urlencode(
-        {**kept, "new_window": "1"}
+    return (
+        url_for("lti.login", _external=False)
+        + "?"
+        + urlencode({**kept, "new_window": "1"})
     )
 
 
@@ -120,7 +129,9 @@ def launch() -> Response | str:
     if request.method != "POST":
         raise MethodNotAllowed("the launch URL was opened with GET")
     if "error" in request.form:
-        raise PlatformRefused(f"the platform answered error={request.form['error'][:40]}")
+        raise PlatformRefused(
+            f"the platform answered error={request.form['error'][:40]}"
+        )
     id_token = request.form.get("id_token", "")
     state = request.form.get("state", "")
     if not id_token:
@@ -181,7 +192,9 @@ def _check_browser(login: LoginState, browser_secret: str) -> None:
         )
 
 
-def _complete_launch(id_token: str, login: LoginState, *, cookies_work: bool) -> Response:
+def _complete_launch(
+    id_token: str, login: LoginState, *, cookies_work: bool
+) -> Response:
     settings = _settings()
     session = db.get_session()
     validator = LaunchValidator(
