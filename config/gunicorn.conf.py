@@ -1,0 +1,13 @@
+"""Production gunicorn settings: `gunicorn -c config/gunicorn.conf.py`."""
+
+import multiprocessing
+import os
+
+wsgi_app = "lti_tool:create_app()"
+bind = os.environ.get("LTI_TOOL_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("LTI_TOOL_WORKERS", multiprocessing.cpu_count()))
+timeout = 30
+# Launch session tokens travel in query strings: log the path only, never the query.
+accesslog = "-"
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+forwarded_allow_ips = os.environ.get("LTI_TOOL_FORWARDED_ALLOW_IPS", "127.0.0.1")
