@@ -185,6 +185,20 @@ def platform_remove(issuer: str, client_id: str) -> None:
     click.echo("removed")
 
 
+@main.group()
+def store() -> None:
+    """The shared store of OIDC state, used nonces and cached platform keys."""
+
+
+@store.command("purge")
+def store_purge() -> None:
+    """Delete expired entries from the database store (Redis expires its own)."""
+    from lti_tool.lti.store import DatabaseStore
+
+    removed = DatabaseStore(make_engine(load_settings().database_url)).purge_expired()
+    click.echo(f"removed {removed} expired entries")
+
+
 @main.command()
 @click.option("--tool-port", default=8000, show_default=True)
 @click.option("--sandbox-port", default=8001, show_default=True)

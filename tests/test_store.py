@@ -84,3 +84,26 @@ def test_concurrent_add_has_one_winner(store):
     for thread in threads:
         thread.join()
     assert results.count(True) == 1
+
+
+def test_purge_removes_only_expired_rows(engine):
+    store = DatabaseStore(engine)
+    store.put("old", "1", -5)
+    store.put("fresh", "2", 60)
+
+    assert store.purge_expired() == 1
+    assert store.get("fresh") == "2"
+
+
+def test_writes_sweep_expired_rows(engine):
+    store = DatabaseStore(engine, sweep_every=1)
+    store.put("old", "1", -5)
+    store.put("new", "2", 60)
+
+    from sqlalchemy import select
+
+    from lti_tool.models import StoreEntry
+
+    with engine.connect() as connection:
+        keys = set(connection.scalars(select(StoreEntry.key)))
+    assert keys == {"new"}

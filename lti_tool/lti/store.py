@@ -6,7 +6,8 @@ processes, so nothing about them may live in process memory.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import random
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import redis
@@ -32,12 +33,22 @@ class SharedStore(Protocol):
 
 
 class DatabaseStore:
-    """The default store: one table, with each operation in its own transaction."""
+    """The default store: one table, with each operation in its own transaction.
 
-    def __init__(self, engine: Engine) -> None:
+    Expired rows are swept by about one write in `sweep_every`, so the table stays
+    small without a separate cron job (`lti-tool store purge` does it on demand).
+    """
+
+    def __init__(self, engine: Engine, sweep_every: int = 200) -> None:
         self._engine = engine
+        self._sweep_every = sweep_every
+
+    def _maybe_sweep(self) -> None:
+        if random.randrange(self._sweep_every) == 0:
+            self.purge_expired()
 
     def put(self, key: str, value: str, ttl: int) -> None:
+        self._maybe_sweep()
         expires_at = utcnow() + timedelta(seconds=ttl)
         with self._engine.begin() as connection:
             connection.execute(delete(StoreEntry).where(StoreEntry.key == key))
@@ -67,6 +78,7 @@ class DatabaseStore:
         return str(row.value)
 
     def add(self, key: str, value: str, ttl: int) -> bool:
+        self._maybe_sweep()
         now = utcnow()
         with self._engine.begin() as connection:
             connection.execute(
@@ -118,10 +130,8 @@ class RedisStore:
         return bool(self._redis.set(self._prefix + key, value, ex=ttl, nx=True))
 
 
-def _aware(moment):  # type: ignore[no-untyped-def]
+def _aware(moment: datetime) -> datetime:
     # SQLite hands back naive datetimes even for timezone-aware columns.
-    from datetime import UTC
-
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
