@@ -5,12 +5,20 @@
 (function () {
   const RESPONSE_TIMEOUT_MS = 2000;
 
+  // In an iframe the platform is our parent; in a window the platform opened
+  // (document_target "window"), it is our opener.
+  function platformWindow() {
+    if (window.parent !== window) return window.parent;
+    return window.opener || null;
+  }
+
   function targetWindow(frameName) {
-    if (!frameName || frameName === "_parent") return window.parent;
+    const platform = platformWindow();
+    if (!platform || !frameName || frameName === "_parent") return platform;
     try {
-      return window.parent.frames[frameName] || window.parent;
+      return platform.frames[frameName] || platform;
     } catch (error) {
-      return window.parent;
+      return platform;
     }
   }
 
@@ -18,6 +26,10 @@
   // older org.imsglobal.lti.* subject names.
   function ask(target, origin, subject, fields) {
     return new Promise(function (resolve, reject) {
+      if (!target) {
+        reject(new Error("no platform window"));
+        return;
+      }
       const messageId = "m-" + Math.random().toString(36).slice(2) + Date.now();
       const timer = setTimeout(function () {
         window.removeEventListener("message", onMessage);
@@ -45,7 +57,7 @@
   // Ask the platform which frame answers storage messages; fall back to the
   // frame named at login when the platform does not answer lti.capabilities.
   function storageFrame(frameName, origin) {
-    return ask(window.parent, origin, "lti.capabilities", {})
+    return ask(platformWindow(), origin, "lti.capabilities", {})
       .then(function (answer) {
         const supported = answer.supported_messages || [];
         const put = supported.find(function (m) {

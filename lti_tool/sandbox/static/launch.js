@@ -1,0 +1,49 @@
+// Submits the page's login or id_token form, as platforms do, once the
+// platform-storage frame (if any) can answer the tool.
+(function () {
+  "use strict";
+
+  const form = document.querySelector("form[data-auto-submit], form#lti-login");
+  if (!form) {
+    return;
+  }
+
+  if (!form.hasAttribute("data-auto-submit")) {
+    // A new-window launch: submitting needs a click, or popup blockers stop it.
+    // The message hint inside is single-use, so one click is all it can take.
+    form.addEventListener("submit", function () {
+      window.setTimeout(function () {
+        document.getElementById("open-window").disabled = true;
+        document.getElementById("used-note").hidden = false;
+      }, 0);
+    });
+    return;
+  }
+
+  let submitted = false;
+  function submitOnce() {
+    if (!submitted) {
+      submitted = true;
+      form.submit();
+    }
+  }
+
+  const frameName = form.dataset.waitFor;
+  const frame = frameName && document.querySelector("iframe[name='" + frameName + "']");
+  if (!frame || isLoaded(frame)) {
+    submitOnce();
+    return;
+  }
+  frame.addEventListener("load", submitOnce);
+  // Never leave the tool blank if the storage frame fails to load.
+  window.setTimeout(submitOnce, 3000);
+
+  function isLoaded(iframe) {
+    try {
+      const doc = iframe.contentDocument;
+      return doc !== null && doc.readyState === "complete" && doc.URL !== "about:blank";
+    } catch (error) {
+      return false;
+    }
+  }
+})();
