@@ -37,6 +37,15 @@ class Settings:
     sandbox_enabled: bool = False
     sandbox_url: str = "http://127.0.0.1:8001"
     log_level: str = "INFO"
+    # The crediting rule (README "How hours are credited").
+    credit_video_watched_share: float = 0.9
+    credit_reading_complete_share: float = 0.75
+    credit_pass_mark: float = 0.7
+    credit_daily_cap_minutes: int = 8 * 60
+    credit_step_minutes: int = 5
+    program_timezone: str = "America/Los_Angeles"
+    # Field hours logged before half the online part is done: "warn" or "block".
+    field_hours_before_readiness: str = "warn"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

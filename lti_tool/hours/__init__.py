@@ -1,0 +1,1 @@
+"""Hours: the crediting rules, the append-only ledger, and measured study time."""
