@@ -32,6 +32,14 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get("LTI_TOOL_TEST_DATABASE_URL")
     if not url:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    elif url.startswith("postgresql"):
+        # A dedicated test database: start every run from an empty schema so the
+        # migrations themselves are tested, not a leftover state.
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
     migrate.upgrade(url)
     return url
 

@@ -10,10 +10,12 @@ from lti_tool.models.hours import (
 from lti_tool.models.people import Context, Membership, ResourceLink, User
 from lti_tool.models.registration import Deployment, LaunchFailure, Registration
 from lti_tool.models.store import LaunchSession, StoreEntry
+from lti_tool.models.work import KnowledgeCheckAttempt
 
 __all__ = [
     "ActivityProgress",
     "HoursEntry",
+    "KnowledgeCheckAttempt",
     "ProgramCompletion",
     "StudyClock",
     "Base",
