@@ -34,6 +34,13 @@ class Settings:
     # What to do with a deployment id not yet seen for a known registration:
     # "accept" records it, "reject" sends the user back with a message.
     unknown_deployment: str = "reject"
+    # Dynamic registration fetches URLs that whoever opens /lti/register names:
+    # only these hosts may be fetched (comma-separated; "*.example.edu" covers
+    # subdomains; empty allows any public host).
+    registration_allowed_hosts: str = ""
+    # Loopback, private and reserved addresses are refused unless this is set
+    # (the sandbox LMS in development, an LMS on an intranet).
+    registration_allow_private: bool = False
     sandbox_enabled: bool = False
     sandbox_url: str = "http://127.0.0.1:8001"
     log_level: str = "INFO"

@@ -69,42 +69,33 @@ def credit_activity(
     minutes: int,
     source: Source,
     *,
-    credit_key: str | None = None,
+    event_key: str | None = None,
     approved_by: int | None = None,
     now: datetime | None = None,
 ) -> int:
     """Credit up to `minutes` for an activity; returns what was actually credited."""
     now = now or utcnow()
-    remaining = activity.minutes - credited_minutes(
-        session, who, program.id, activity.id
-    )
-    allowed = min(minutes, remaining)
-    day = local_day(rules, now)
-    if source in DAILY_CAPPED_SOURCES:
-        daily_left = rules.daily_cap_minutes - capped_minutes_on(
-            session, who.user_id, day
+    for _attempt in range(3):
+        already = credited_minutes(session, who, program.id, activity.id)
+        allowed = _allowed_minutes(session, rules, who, activity, minutes, source, now)
+        allowed = min(allowed, activity.minutes - already)
+        if allowed <= 0:
+            return 0
+        entry = _activity_entry(who, program, activity, allowed, source, rules, now)
+        entry.approved_by_user_id = approved_by
+        entry.event_key = event_key
+        entry.credit_key = (
+            f"{who.user_id}:{who.context_pk}:{program.id}:{activity.id}@{already}"
         )
-        allowed = min(allowed, daily_left)
-    if allowed <= 0:
+        outcome = _insert_once(session, entry, event_key)
+        if outcome == "event_seen":
+            return 0
+        if outcome == "inserted":
+            break
+        # Another request credited this activity meanwhile: re-read and retry.
+    else:
         return 0
 
-    entry = HoursEntry(
-        user_id=who.user_id,
-        context_pk=who.context_pk,
-        program_id=program.id,
-        program_version=program.version,
-        activity_id=activity.id,
-        category=program.category_of(activity),
-        competencies=list(activity.competencies),
-        minutes=allowed,
-        source=source.value,
-        approved_by_user_id=approved_by,
-        credit_key=credit_key,
-        credited_on=day,
-        created_at=now,
-    )
-    if not _insert_once(session, entry):
-        return 0
     log.info(
         "hours credited user=%s context=%s program=%s activity=%s minutes=%s source=%s",
         who.user_id,
@@ -118,18 +109,66 @@ def credit_activity(
     return allowed
 
 
-def _insert_once(session: Session, entry: HoursEntry) -> bool:
-    """Insert; a credit_key already in the ledger means it was credited before."""
-    if entry.credit_key is None:
-        session.add(entry)
-        session.flush()
-        return True
+def _allowed_minutes(
+    session: Session,
+    rules: CreditRules,
+    who: Participant,
+    activity: Activity,
+    minutes: int,
+    source: Source,
+    now: datetime,
+) -> int:
+    """The requested minutes, limited by the daily cap for online study."""
+    if source not in DAILY_CAPPED_SOURCES:
+        return minutes
+    used = capped_minutes_on(session, who.user_id, local_day(rules, now))
+    return min(minutes, rules.daily_cap_minutes - used)
+
+
+def _activity_entry(
+    who: Participant,
+    program: Program,
+    activity: Activity,
+    minutes: int,
+    source: Source,
+    rules: CreditRules,
+    now: datetime,
+) -> HoursEntry:
+    return HoursEntry(
+        user_id=who.user_id,
+        context_pk=who.context_pk,
+        program_id=program.id,
+        program_version=program.version,
+        activity_id=activity.id,
+        category=program.category_of(activity),
+        competencies=list(activity.competencies),
+        minutes=minutes,
+        source=source.value,
+        credited_on=local_day(rules, now),
+        created_at=now,
+    )
+
+
+def _insert_once(session: Session, entry: HoursEntry, event_key: str | None) -> str:
+    """Insert in a savepoint: "inserted", "event_seen" or "raced"."""
+    if event_key is not None:
+        seen = session.scalar(
+            select(HoursEntry.id).where(HoursEntry.event_key == event_key)
+        )
+        if seen is not None:
+            return "event_seen"
     try:
         with session.begin_nested():
             session.add(entry)
     except IntegrityError:
-        return False
-    return True
+        if entry in session:
+            session.expunge(entry)
+        if event_key is not None and session.scalar(
+            select(HoursEntry.id).where(HoursEntry.event_key == event_key)
+        ):
+            return "event_seen"
+        return "raced"
+    return "inserted"
 
 
 def correct(

@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per part of the domain."""
 
+from lti_tool.models.admin import AdminAccount
 from lti_tool.models.base import Base
 from lti_tool.models.hours import (
     ActivityProgress,
@@ -13,6 +14,7 @@ from lti_tool.models.store import LaunchSession, StoreEntry
 from lti_tool.models.work import KnowledgeCheckAttempt
 
 __all__ = [
+    "AdminAccount",
     "ActivityProgress",
     "HoursEntry",
     "KnowledgeCheckAttempt",

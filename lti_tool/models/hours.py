@@ -13,9 +13,11 @@ from lti_tool.models.base import Base, created_at, int_pk
 class HoursEntry(Base):
     """One append-only line of credited minutes; corrections are new lines.
 
-    `credit_key` is set on credits that may happen only once (an activity's
-    completion credit, a support-group attendance) so a retry or a race can never
-    credit them twice; tracked-study increments and corrections leave it empty.
+    Two unique keys make double crediting impossible even under races:
+    `credit_key` names the activity and how many minutes it had before this line,
+    so two requests crediting from the same starting point cannot both land;
+    `event_key` names a once-only event (a passed check, an approved field entry,
+    an attendance) so it is credited once however often it is retried.
     """
 
     __tablename__ = "hours_entry"
@@ -41,6 +43,7 @@ class HoursEntry(Base):
     )
     reason: Mapped[str | None] = mapped_column(Text)
     credit_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    event_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     # The participant's calendar day in the program's time zone, for the daily cap.
     credited_on: Mapped[date]
     created_at: Mapped[created_at]

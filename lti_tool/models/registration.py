@@ -30,6 +30,14 @@ class Registration(Base):
     # Some platforms (D2L) expect a token `aud` other than the token URL.
     auth_audience: Mapped[str | None] = mapped_column(String(1024))
     is_enabled: Mapped[bool] = mapped_column(default=True)
+    # "manual" (command line, config file) or "dynamic" (LTI Dynamic Registration).
+    source: Mapped[str] = mapped_column(
+        String(20), default="manual", server_default="manual"
+    )
+    # The platform's product_family_code ("moodle", "canvas") when it told us.
+    product_family: Mapped[str] = mapped_column(
+        String(64), default="", server_default=""
+    )
     created_at: Mapped[created_at]
     last_launch_at: Mapped[datetime | None]
 

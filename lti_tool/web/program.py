@@ -20,6 +20,9 @@ from werkzeug.wrappers import Response
 
 from lti_tool import db
 from lti_tool.catalog import is_known_target
+from lti_tool.hours.ledger import Participant
+from lti_tool.hours.progress import program_progress
+from lti_tool.hours.rules import round_down_to_quarter_hour
 from lti_tool.launches import Visit, restore_visit
 from lti_tool.lti.errors import NotPermitted, SessionExpired
 from lti_tool.lti.roles import ToolRole
@@ -48,7 +51,10 @@ def register_session_urls(app: Flask) -> None:
 
     @app.url_defaults
     def _add_session_token(endpoint: str, values: dict[str, Any]) -> None:
-        if endpoint.startswith("program.") and "session_token" in g:
+        if (
+            endpoint.startswith(("program.", "study.", "work."))
+            and "session_token" in g
+        ):
             values.setdefault("ls", g.session_token)
 
 
@@ -59,7 +65,8 @@ def csrf_token(visit: Visit) -> str:
     return hmac.new(key.encode(), visit.session.id.encode(), hashlib.sha256).hexdigest()
 
 
-def _check_csrf(visit: Visit) -> None:
+def check_csrf(visit: Visit) -> None:
+    """Refuse a form whose token was not issued for this launch session."""
     sent = request.form.get("csrf_token", "")
     if not hmac.compare_digest(sent, csrf_token(visit)):
         raise NotPermitted("the form token did not match this session")
@@ -85,19 +92,28 @@ def home() -> str:
         return render_template("program/not_set_up.html", visit=visit)
 
     program, module = found
+    progress = program_progress(
+        db.get_session(), Participant(visit.user.id, visit.context.id), program
+    )
+    activities = [
+        a for m in ((module,) if module else program.modules) for a in m.activities
+    ]
     return render_template(
         "program/home.html",
         visit=visit,
         role_label=ROLE_LABELS[visit.role],
         program=program,
         module=module,
+        progress=progress,
+        next_activity=progress.continue_with(activities),
+        hours=round_down_to_quarter_hour,
     )
 
 
 @bp.post("/program/target")
 def choose_target() -> Response:
     visit = current_visit()
-    _check_csrf(visit)
+    check_csrf(visit)
     if not visit.is_coordinator or visit.resource_link is None:
         raise NotPermitted("only a coordinator can choose what a link opens")
     target = request.form.get("target", "")

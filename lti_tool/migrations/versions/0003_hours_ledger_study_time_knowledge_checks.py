@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0001
-Create Date: 2026-12-04 16:21:14.127788
+Create Date: 2026-12-04 16:22:21.048362
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -82,6 +82,7 @@ def upgrade() -> None:
         sa.Column("approved_by_user_id", sa.Integer(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("credit_key", sa.String(length=255), nullable=True),
+        sa.Column("event_key", sa.String(length=255), nullable=True),
         sa.Column("credited_on", sa.Date(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -104,6 +105,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_hours_entry")),
         sa.UniqueConstraint("credit_key", name=op.f("uq_hours_entry_credit_key")),
+        sa.UniqueConstraint("event_key", name=op.f("uq_hours_entry_event_key")),
     )
     with op.batch_alter_table("hours_entry", schema=None) as batch_op:
         batch_op.create_index(

@@ -1,0 +1,1 @@
+"""Participant work that earns hours when scored or reviewed."""
