@@ -10,6 +10,8 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 .PHONY: run test install lint chromium content-check bench clean
 
+AXE := node_modules/axe-core/axe.min.js
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -28,6 +30,11 @@ chromium:
 	@test -x /usr/bin/chromium || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# axe-core (npm) checks the pages' accessibility in the browser tests.
+$(AXE): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $(AXE)
+
 lint: $(STAMP)
 	$(BIN)/ruff check lti_tool tests bench
 	$(BIN)/ruff format --check lti_tool tests bench
@@ -35,7 +42,7 @@ lint: $(STAMP)
 content-check: $(STAMP)
 	$(BIN)/lti-tool content check
 
-test: $(STAMP) chromium lint content-check
+test: $(STAMP) $(AXE) chromium lint content-check
 	LTI_TOOL_TEST_REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -q
 	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('host=127.0.0.1 port=5432 user=postgres dbname=test', connect_timeout=3).close()" 2>/dev/null; then \
 	  echo "--- again on PostgreSQL ($(TEST_PG_URL))"; \
