@@ -88,3 +88,11 @@ def test_every_real_activity_renders() -> None:
             html = render_markdown(activity.body_markdown)
             assert html.strip(), activity.id
             assert "<script" not in html
+
+
+def test_heading_offset_moves_headings_below_the_page_title():
+    html = render_markdown("# Title\n\n## Part\n\n###### Deep", heading_offset=1)
+    assert "<h2>Title</h2>" in html
+    assert "<h3>Part</h3>" in html
+    assert "<h6>Deep</h6>" in html
+    assert "<h1" not in html

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import nh3
@@ -27,15 +28,26 @@ ALLOWED_STYLE_PROPERTIES = frozenset({"text-align"})
 URL_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
 
 
+_HEADING = re.compile(r"<(/?)h([1-6])")
+
+
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
     """Return the shared CommonMark parser with tables enabled."""
     return MarkdownIt("commonmark").enable("table")
 
 
-def render_markdown(text: str) -> str:
-    """Render Markdown to HTML, then strip anything not on the allow-list."""
+def render_markdown(text: str, heading_offset: int = 0) -> str:
+    """Render Markdown to HTML, then strip anything not on the allow-list.
+
+    `heading_offset` pushes headings down (1 turns `#` into h2) so an activity's
+    own headings sit below the page's single h1.
+    """
     html = _parser().render(text)
+    if heading_offset:
+        html = _HEADING.sub(
+            lambda m: f"<{m[1]}h{min(int(m[2]) + heading_offset, 6)}", html
+        )
 
     # Raw HTML passes through markdown-it, so the sanitiser is the real safety net.
     return nh3.clean(

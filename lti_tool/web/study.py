@@ -97,7 +97,7 @@ def _render_activity(program_id: str, activity_id: str, form_error: str = "") ->
         module=module,
         activity=activity,
         status=progress.activities[activity.id],
-        body_html=render_markdown(activity.body_markdown),
+        body_html=render_markdown(activity.body_markdown, heading_offset=1),
         previous=previous,
         following=following,
         kind_labels=KIND_LABELS,

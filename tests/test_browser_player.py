@@ -1,0 +1,53 @@
+"""The lesson player in a real browser: launch from the sandbox, walk the pages."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser import (  # noqa: F401  (fixtures by name)
+    browser_fixture,
+    new_context,
+    open_launch,
+    playwright_fixture,
+    sandbox_launch_url,
+)
+
+pytestmark = pytest.mark.browser
+
+
+def test_learner_walks_next_and_previous_inside_the_frame(browser, live):
+    module = live.tool_app.extensions["catalog"].program("pss").modules[0]
+    first, second = module.activities[0], module.activities[1]
+    context = new_context(browser)
+    url = sandbox_launch_url(
+        live.sandbox_url, "pss-cohort", "pss-program", user="learner", storage=False
+    )
+    page, frame = open_launch(context, url)
+
+    frame.get_by_role("link", name="Start", exact=True).click()
+    frame.locator("h1", has_text=first.title).wait_for()
+    frame.locator("a[rel=next]").click()
+    frame.locator("h1", has_text=second.title).wait_for()
+    frame.locator("a[rel=prev]").click()
+    frame.locator("h1", has_text=first.title).wait_for()
+
+    breadcrumb = frame.get_by_role("navigation", name="Breadcrumb")
+    assert module.title in breadcrumb.inner_text()
+    assert "Alex Rivera" not in page.url
+    context.close()
+
+
+def test_module_link_opens_only_its_module(browser, live):
+    context = new_context(browser)
+    url = sandbox_launch_url(
+        live.sandbox_url, "pss-cohort", "pss-module", user="learner", storage=False
+    )
+    page, frame = open_launch(context, url)
+
+    frame.locator("p.meta", has_text="Module:").wait_for()
+    program = live.tool_app.extensions["catalog"].program("pss")
+    module = program.find_module("why-peer-support")
+    items = frame.locator("ul.modules li")
+    assert items.count() == 1
+    assert module.title in items.first.inner_text()
+    context.close()
