@@ -38,6 +38,7 @@ class ToolKey:
     def public_jwk(self) -> dict[str, Any]:
         """The public half as a JWK with kid, alg and use."""
         private = serialization.load_pem_private_key(self.private_pem, password=None)
+        assert isinstance(private, rsa.RSAPrivateKey), "tool keys are RSA"
         jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(private.public_key()))
         jwk.update({"kid": self.kid, "alg": "RS256", "use": "sig"})
         return jwk

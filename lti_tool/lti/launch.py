@@ -220,7 +220,7 @@ class LaunchValidator:
                 registration_id=registration.id,
             )
         try:
-            for validator in get_validators():
+            for validator in get_validators():  # type: ignore[no-untyped-call]
                 if validator.can_validate(payload) and not validator.validate(payload):
                     raise WrongMessage(registration_id=registration.id)
         except LaunchError:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app
+from flask import current_app
+from werkzeug.wrappers import Response
 
 
 def set_frame_cookie(

@@ -8,7 +8,6 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import (
     Blueprint,
-    Response,
     current_app,
     jsonify,
     redirect,
@@ -16,6 +15,7 @@ from flask import (
     request,
     url_for,
 )
+from werkzeug.wrappers import Response
 
 from lti_tool import db
 from lti_tool.catalog import is_known_target
@@ -30,6 +30,7 @@ from lti_tool.lti.errors import (
 from lti_tool.lti.launch import LaunchValidator
 from lti_tool.lti.login import LOGIN_PARAMETERS, start_login
 from lti_tool.lti.state import LoginState, proof_of, state_cookie_name, storage_key
+from lti_tool.settings import Settings
 from lti_tool.web.cookies import delete_frame_cookie, set_frame_cookie
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,9 @@ COOKIES_OK = "lti_cookies_ok"
 PROBE = "lti_cookie_probe"
 
 
-def _settings():  # type: ignore[no-untyped-def]
-    return current_app.config["SETTINGS"]
+def _settings() -> Settings:
+    settings: Settings = current_app.config["SETTINGS"]
+    return settings
 
 
 def redirect_uri() -> str:

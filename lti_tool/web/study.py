@@ -7,7 +7,6 @@ import uuid
 
 from flask import (
     Blueprint,
-    Response,
     current_app,
     jsonify,
     redirect,
@@ -16,6 +15,7 @@ from flask import (
     send_from_directory,
     url_for,
 )
+from werkzeug.wrappers import Response
 
 from lti_tool import db
 from lti_tool.content.model import Activity
