@@ -351,3 +351,33 @@ def test_accepted_launch_log_has_no_name_or_token(launcher, caplog):
     assert "Alex Rivera" not in caplog.text
     session_token = response.headers["Location"].split("ls=")[1]
     assert session_token not in caplog.text
+
+
+def test_stranger_with_a_forged_cookie_cannot_spend_the_login(launcher, app):
+    login = launcher.login()
+    token = launcher.platform.sign(launcher.platform.claims(login.nonce))
+    from lti_tool.lti.state import state_cookie_name
+
+    stranger = app.test_client()
+    stranger.set_cookie(state_cookie_name(login.state), "guessed-secret")
+    refused = stranger.post(
+        "/lti/launch", data={"id_token": token, "state": login.state}
+    )
+    _refused(refused, "state_invalid")
+
+    assert launcher.launch(token, login.state).status_code == 303
+
+
+def test_state_cookie_is_cleared_after_the_launch(launcher):
+    response = launcher.launch_as()
+    cleared = [c for c in response.headers.getlist("Set-Cookie") if "lti_state_" in c]
+    assert cleared and "Max-Age=0" in cleared[0]
+
+
+def test_refused_launch_records_the_claimed_issuer(launcher, engine):
+    launcher.launch_as(**{LTI + "deployment_id": "unknown"})
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(LaunchFailure.issuer, LaunchFailure.reason)
+        ).one()
+    assert tuple(row) == ("https://lms.example.edu", "unknown_deployment")

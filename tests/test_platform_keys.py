@@ -108,3 +108,19 @@ def test_every_call_has_a_timeout():
     finally:
         requests.adapters.HTTPAdapter.send = original  # type: ignore[method-assign]
     assert seen["timeout"] == 3.5
+
+
+@responses.activate
+def test_rotated_key_found_by_one_worker_is_used_by_the_others(engine):
+    old, rotated = SigningPlatform(kid="old"), SigningPlatform(kid="new")
+    both = {"keys": old.jwks()["keys"] + rotated.jwks()["keys"]}
+    responses.get(URL, json=old.jwks(), headers={"Cache-Control": "max-age=3600"})
+    first = PlatformKeys(DatabaseStore(engine), PlatformSession(2.0), 3600)
+    second = PlatformKeys(DatabaseStore(engine), PlatformSession(2.0), 3600)
+    first.key_for(URL, "old")
+    second.key_for(URL, "old")
+
+    responses.replace(responses.GET, URL, json=both)
+    assert first.key_for(URL, "new") is not None
+    assert second.key_for(URL, "new") is not None
+    assert len(responses.calls) == 2

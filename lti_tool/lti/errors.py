@@ -16,6 +16,8 @@ class LaunchError(Exception):
         # `detail` is for the person fixing the setup; it never holds claim values.
         self.detail = detail
         self.registration_id = registration_id
+        # The claimed issuer, for the administrator's failure list (not verified).
+        self.issuer = ""
 
 
 class UnknownPlatform(LaunchError):

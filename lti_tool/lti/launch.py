@@ -79,6 +79,20 @@ class LaunchValidator:
         issuer = unverified.get("iss")
         if not isinstance(issuer, str) or not issuer:
             raise BadToken("the id_token has no issuer (iss)")
+        try:
+            return self._validate(id_token, header, unverified, issuer, login)
+        except LaunchError as error:
+            error.issuer = issuer[:512]
+            raise
+
+    def _validate(
+        self,
+        id_token: str,
+        header: dict[str, Any],
+        unverified: dict[str, Any],
+        issuer: str,
+        login: LoginState,
+    ) -> ValidatedLaunch:
         client_id = self._client_id(unverified)
         registration = self._registration(issuer, client_id)
         if registration.id != login.registration_id:

@@ -87,6 +87,12 @@ class PlatformKeys:
         if key is not None:
             return key
 
+        # Another worker may already have fetched the platform's new key set.
+        shared = self._from_store(key_set_url)
+        key = self._pick(shared, kid) if shared is not None else None
+        if key is not None:
+            return key
+
         store_key = "jwks_refetch:" + _digest(key_set_url)
         if self._store.add(store_key, "1", REFETCH_WINDOW):
             log.info("platform jwks refetch reason=unknown_kid url=%s", key_set_url)
@@ -110,13 +116,16 @@ class PlatformKeys:
         if parsed is not None and parsed.expires_at > now:
             return parsed
 
+        return self._from_store(key_set_url) or self._fetch(key_set_url)
+
+    def _from_store(self, key_set_url: str) -> _Parsed | None:
         cached = self._store.get("jwks:" + _digest(key_set_url))
-        if cached is not None:
-            entry = json.loads(cached)
-            parsed = _parse(entry["document"], entry["expires_at"])
-            self._parsed[key_set_url] = parsed
-            return parsed
-        return self._fetch(key_set_url)
+        if cached is None:
+            return None
+        entry = json.loads(cached)
+        parsed = _parse(entry["document"], entry["expires_at"])
+        self._parsed[key_set_url] = parsed
+        return parsed
 
     def _fetch(self, key_set_url: str) -> _Parsed:
         try:

@@ -54,7 +54,7 @@ def _record_failure(error: LaunchError) -> None:
             connection.execute(
                 insert(LaunchFailure).values(
                     registration_id=error.registration_id,
-                    issuer=str(request.values.get("iss", ""))[:512],
+                    issuer=(error.issuer or str(request.values.get("iss", "")))[:512],
                     reason=error.reason,
                 )
             )

@@ -141,17 +141,14 @@ def launch() -> Response | str:
     if not state:
         raise StateMismatch("the launch carried no state")
 
-    store = current_app.extensions["store"]
     cookie_secret = request.cookies.get(state_cookie_name(state), "")
     if cookie_secret:
-        login = _take_login(state)
-        _check_browser(login, cookie_secret)
-        return _complete_launch(id_token, login, cookies_work=True)
+        login = _take_login(state, cookie_secret)
+        response = _complete_launch(id_token, login, cookies_work=True)
+        delete_frame_cookie(response, state_cookie_name(state))
+        return response
 
-    pending = store.get("state:" + state)
-    if pending is None:
-        raise StateMismatch("the state is unknown or has expired")
-    login = LoginState.from_json(pending)
+    login = _pending_login(state)
     if not login.storage_target:
         raise CookiesBlocked("no state cookie and no platform storage")
     # No cookie came back: ask the platform's storage for the browser secret.
@@ -171,16 +168,24 @@ def launch_from_storage() -> Response:
     id_token = request.form.get("id_token", "")
     if not id_token or not state:
         raise StateMismatch("the platform-storage launch was incomplete")
-    login = _take_login(state)
-    _check_browser(login, request.form.get("browser_secret", ""))
+    login = _take_login(state, request.form.get("browser_secret", ""))
     return _complete_launch(id_token, login, cookies_work=False)
 
 
-def _take_login(state: str) -> LoginState:
-    # Taking (not reading) the state makes every login usable for one launch only.
-    raw = current_app.extensions["store"].take("state:" + state)
+def _pending_login(state: str) -> LoginState:
+    raw = current_app.extensions["store"].get("state:" + state)
     if raw is None:
         raise StateMismatch("the state is unknown, expired or already used")
+    return LoginState.from_json(raw)
+
+
+def _take_login(state: str, browser_secret: str) -> LoginState:
+    """The login for this state, once, and only for the browser that started it."""
+    # Check before taking, so a stranger holding the state cannot spend it.
+    _check_browser(_pending_login(state), browser_secret)
+    raw = current_app.extensions["store"].take("state:" + state)
+    if raw is None:
+        raise StateMismatch("the state was used by a launch a moment ago")
     return LoginState.from_json(raw)
 
 
