@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
@@ -880,3 +881,242 @@ def test_browser_window_launch_uses_the_opener_for_storage(
     assert page.is_disabled("#open-window")
     popup.close()
     page.close()
+
+
+# Dynamic registration: the platform side
+
+DR_TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
+
+
+def registration_body(**changes: Any) -> dict[str, Any]:
+    """A registration request of the shape Moodle accepts, for TOOL_URL."""
+    body: dict[str, Any] = {
+        "application_type": "web",
+        "response_types": ["id_token"],
+        "grant_types": ["implicit", "client_credentials"],
+        "initiate_login_uri": f"{TOOL_URL}/lti/login",
+        "redirect_uris": [f"{TOOL_URL}/lti/launch"],
+        "client_name": "Peer Support Training",
+        "jwks_uri": f"{TOOL_URL}/.well-known/jwks.json",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "scope": "",
+        DR_TOOL_CONFIGURATION: {
+            "domain": "localhost:8000",
+            "target_link_uri": f"{TOOL_URL}/lti/launch",
+            "claims": ["iss", "sub", "name"],
+            "messages": [{"type": "LtiResourceLinkRequest"}],
+        },
+    }
+    body.update(changes)
+    return body
+
+
+def registration_token(sandbox: Sandbox) -> str:
+    """The token the "Register a tool" page hands to the tool's frame."""
+    page = sandbox.client.get(
+        "/register-tool", query_string={"registration_url": f"{TOOL_URL}/lti/register"}
+    )
+    (frame,) = parse(page).iframes
+    query = parse_qs(urlsplit(str(frame["src"])).query)
+    return query["registration_token"][0]
+
+
+def post_registration(
+    sandbox: Sandbox, body: dict[str, Any], token: str | None
+) -> TestResponse:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return sandbox.client.post("/lti/registrations", json=body, headers=headers)
+
+
+def test_openid_configuration_names_the_sandbox_endpoints(sandbox: Sandbox) -> None:
+    document = sandbox.client.get("/.well-known/openid-configuration").get_json()
+
+    assert document["issuer"] == "http://127.0.0.1:8001"
+    assert (
+        document["registration_endpoint"] == "http://127.0.0.1:8001/lti/registrations"
+    )
+    assert document["authorization_endpoint"] == "http://127.0.0.1:8001/auth"
+    assert document["jwks_uri"] == "http://127.0.0.1:8001/.well-known/jwks.json"
+    lti = document["https://purl.imsglobal.org/spec/lti-platform-configuration"]
+    assert lti["product_family_code"] == "sandbox"
+    assert {m["type"] for m in lti["messages_supported"]} == {
+        "LtiResourceLinkRequest",
+        "LtiDeepLinkingRequest",
+    }
+    assert (
+        "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+        in document["scopes_supported"]
+    )
+
+
+def test_register_tool_page_frames_the_registration_url_with_a_token(
+    sandbox: Sandbox,
+) -> None:
+    page = sandbox.client.get(
+        "/register-tool",
+        query_string={"registration_url": f"{TOOL_URL}/lti/register?tenant=7"},
+    )
+    parsed = parse(page)
+
+    (frame,) = parsed.iframes
+    src = urlsplit(str(frame["src"]))
+    query = parse_qs(src.query)
+    assert f"{src.scheme}://{src.netloc}{src.path}" == f"{TOOL_URL}/lti/register"
+    assert query["tenant"] == ["7"]  # the tool's own query is kept
+    assert query["openid_configuration"] == [
+        "http://127.0.0.1:8001/.well-known/openid-configuration"
+    ]
+    assert len(query["registration_token"][0]) >= 32
+    assert frame["data-tool-origin"] == TOOL_URL
+    assert "/static/register_tool.js" in parsed.scripts
+
+
+def test_register_tool_page_asks_for_the_url_and_refuses_non_http(
+    sandbox: Sandbox,
+) -> None:
+    form_page = sandbox.client.get("/register-tool")
+    refused = sandbox.client.get(
+        "/register-tool", query_string={"registration_url": "javascript:alert(1)"}
+    )
+
+    (form,) = parse(form_page).forms
+    assert form.values["registration_url"] == f"{TOOL_URL}/lti/register"
+    assert refused.status_code == 400
+
+
+def test_a_registration_with_its_token_is_accepted_once(sandbox: Sandbox) -> None:
+    token = registration_token(sandbox)
+
+    first = post_registration(sandbox, registration_body(), token)
+    second = post_registration(sandbox, registration_body(), token)
+
+    assert first.status_code == 200
+    answer = first.get_json()
+    assert len(answer["client_id"]) == 15 and answer["client_id"] != "sandbox-client"
+    assert answer[DR_TOOL_CONFIGURATION]["deployment_id"] == "sandbox-deployment-2"
+    assert answer["redirect_uris"] == [f"{TOOL_URL}/lti/launch"]
+    assert second.status_code == 401
+    assert second.get_data(as_text=True) == "token_already_used"
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [(None, "missing_token"), ("made-up-token", "invalid_registration_token")],
+)
+def test_a_registration_without_a_valid_token_is_refused(
+    sandbox: Sandbox, token: str | None, reason: str
+) -> None:
+    response = post_registration(sandbox, registration_body(), token)
+
+    assert response.status_code == 401
+    assert response.get_data(as_text=True) == reason
+
+
+def test_a_registration_token_expires_after_an_hour(
+    sandbox: Sandbox, clock: FakeClock
+) -> None:
+    token = registration_token(sandbox)
+    clock.advance(3600)
+
+    response = post_registration(sandbox, registration_body(), token)
+
+    assert response.status_code == 401
+    assert response.get_data(as_text=True) == "invalid_registration_token"
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"response_types": ["code"]}, "invalid_response_types"),
+        ({"grant_types": ["implicit"]}, "invalid_grant_types"),
+        (
+            {"token_endpoint_auth_method": "client_secret_basic"},
+            "invalid_token_endpoint_auth_method",
+        ),
+        ({"initiate_login_uri": ""}, "missing_initiate_login_uri"),
+        ({"jwks_uri": "ftp://localhost/jwks"}, "missing_jwks_uri"),
+        ({"redirect_uris": []}, "missing_redirect_uris"),
+        ({"client_name": " "}, "missing_client_name"),
+        ({DR_TOOL_CONFIGURATION: None}, "missing_tool_configuration"),
+        (
+            {DR_TOOL_CONFIGURATION: {"target_link_uri": f"{TOOL_URL}/lti/launch"}},
+            "missing_domain",
+        ),
+        (
+            {
+                DR_TOOL_CONFIGURATION: {
+                    "domain": "tool.example.org",
+                    "target_link_uri": f"{TOOL_URL}/lti/launch",
+                }
+            },
+            "domain_mismatch",
+        ),
+    ],
+)
+def test_a_registration_moodle_would_refuse_is_refused_and_keeps_the_token(
+    sandbox: Sandbox, changes: dict[str, Any], reason: str
+) -> None:
+    token = registration_token(sandbox)
+
+    refused = post_registration(sandbox, registration_body(**changes), token)
+    accepted = post_registration(sandbox, registration_body(), token)
+
+    assert refused.status_code == 400
+    assert refused.get_data(as_text=True) == reason
+    assert accepted.status_code == 200
+
+
+def register_client(sandbox: Sandbox) -> dict[str, Any]:
+    token = registration_token(sandbox)
+    answer: dict[str, Any] = post_registration(
+        sandbox, registration_body(), token
+    ).get_json()
+    return answer
+
+
+def test_a_dynamically_registered_client_is_launched_with_its_own_ids(
+    sandbox: Sandbox, config: SandboxConfig
+) -> None:
+    answer = register_client(sandbox)
+    client_id = answer["client_id"]
+
+    login = sandbox.login_form(client=client_id).values
+    response = sandbox.authorize(login)
+
+    assert login["client_id"] == client_id
+    assert login["lti_deployment_id"] == "sandbox-deployment-2"
+    assert response.status_code == 200
+    (form,) = parse(response).forms
+    token = form.values["id_token"]
+    keys = sandbox.client.get("/.well-known/jwks.json").get_json()["keys"]
+    public_key = RSAAlgorithm.from_jwk(keys[0])
+    assert isinstance(public_key, RSAPublicKey)
+    claims = jwt.decode(
+        token,
+        public_key,
+        algorithms=["RS256"],
+        audience=client_id,
+        issuer=config.issuer,
+    )
+    assert claims["azp"] == client_id
+    assert claims[LTI + "deployment_id"] == "sandbox-deployment-2"
+    home = sandbox.client.get("/", query_string={"client": client_id})
+    assert f"client={client_id}" in home.get_data(as_text=True)
+
+
+def test_a_launch_started_for_one_client_cannot_finish_as_another(
+    sandbox: Sandbox,
+) -> None:
+    client_id = register_client(sandbox)["client_id"]
+    login = sandbox.login_form(client=client_id).values
+
+    response = sandbox.authorize(login, client_id="sandbox-client")
+
+    assert response.status_code == 400
+    assert "not the one this launch started with" in response.get_data(as_text=True)
+
+
+def test_a_launch_page_for_an_unknown_client_is_refused(sandbox: Sandbox) -> None:
+    response = sandbox.open_launch(client="nobody")
+
+    assert response.status_code == 400

@@ -15,7 +15,9 @@ from lti_tool.sandbox.auth import InvalidAuthRequest
 from lti_tool.sandbox.config import PLATFORM_NAME, SandboxConfig, check_config
 from lti_tool.sandbox.hints import MessageHintStore
 from lti_tool.sandbox.keys import load_or_create_key
+from lti_tool.sandbox.registration import blueprint as registration_blueprint
 from lti_tool.sandbox.state import SandboxState
+from lti_tool.sandbox.tools import RegistrationTokens, ToolClients
 from lti_tool.sandbox.views import blueprint
 
 logger = logging.getLogger(__name__)
@@ -39,9 +41,12 @@ def create_sandbox_app(
         key=load_or_create_key(config.key_path),
         hints=MessageHintStore(config.message_hint_ttl_seconds, clock),
         clock=clock,
+        clients=ToolClients(config),
+        registration_tokens=RegistrationTokens(clock),
     )
     state.attach(app)
     app.register_blueprint(blueprint)
+    app.register_blueprint(registration_blueprint)
     app.register_error_handler(InvalidAuthRequest, _invalid_auth_request)
     app.register_error_handler(HTTPException, _http_error)
     app.jinja_env.globals["platform_name"] = PLATFORM_NAME

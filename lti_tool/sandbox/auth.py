@@ -15,6 +15,7 @@ from lti_tool.sandbox.demo import (
     find_person,
 )
 from lti_tool.sandbox.hints import MessageHint, MessageHintStore
+from lti_tool.sandbox.tools import ToolClient, ToolClients
 
 # OIDC third-party login for LTI 1.3 allows exactly these values.
 _FIXED_VALUES = (
@@ -53,6 +54,8 @@ class AuthRequest:
     person: DemoPerson
     course: DemoCourse
     link: DemoLink
+    client: ToolClient
+    redirect_uri: str
 
 
 def validate_auth_request(
@@ -60,13 +63,18 @@ def validate_auth_request(
     config: SandboxConfig,
     hints: MessageHintStore,
     now: float,
+    clients: ToolClients,
 ) -> AuthRequest:
     """Check every parameter, consume the message hint, and name the launch."""
     _check_present_once(params)
     _check_fixed_values(params)
-    _check_client(params, config)
+    client = _check_client(params, clients)
 
     hint = _consume_hint(params["lti_message_hint"], hints, now)
+    if (hint.client_id or config.client_id) != client.client_id:
+        raise InvalidAuthRequest(
+            "client_mismatch", "The client_id is not the one this launch started with."
+        )
     person = _person_for(params["login_hint"], hint)
     course, link = _link_for(hint)
 
@@ -77,6 +85,8 @@ def validate_auth_request(
         person=person,
         course=course,
         link=link,
+        client=client,
+        redirect_uri=params["redirect_uri"],
     )
 
 
@@ -101,15 +111,17 @@ def _check_fixed_values(params: MultiDict[str, str]) -> None:
             )
 
 
-def _check_client(params: MultiDict[str, str], config: SandboxConfig) -> None:
-    if params["client_id"] != config.client_id:
+def _check_client(params: MultiDict[str, str], clients: ToolClients) -> ToolClient:
+    client = clients.find(params["client_id"])
+    if client is None:
         raise InvalidAuthRequest("unknown_client", "The client_id is not registered.")
     # Compared as strings, query included, as Moodle and Blackboard do.
-    if params["redirect_uri"] != config.redirect_uri:
+    if params["redirect_uri"] not in client.redirect_uris:
         raise InvalidAuthRequest(
             "redirect_uri_mismatch",
             "The redirect_uri is not exactly the one registered for this tool.",
         )
+    return client
 
 
 def _consume_hint(value: str, hints: MessageHintStore, now: float) -> MessageHint:

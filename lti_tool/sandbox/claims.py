@@ -67,8 +67,8 @@ def _identity_claims(
     person = request.person
     return {
         "iss": config.issuer,
-        "aud": config.client_id,
-        "azp": config.client_id,
+        "aud": request.client.client_id,
+        "azp": request.client.client_id,
         "sub": person.sub,
         "iat": now,
         "exp": now + config.id_token_ttl_seconds,
@@ -84,8 +84,10 @@ def _message_claims(config: SandboxConfig, request: AuthRequest) -> dict[str, An
     return {
         LTI_CLAIM + "message_type": "LtiResourceLinkRequest",
         LTI_CLAIM + "version": "1.3.0",
-        LTI_CLAIM + "deployment_id": config.deployment_id,
-        LTI_CLAIM + "target_link_uri": link.target_link_uri(config.redirect_uri),
+        LTI_CLAIM + "deployment_id": request.client.deployment_id,
+        LTI_CLAIM + "target_link_uri": link.target_link_uri(
+            request.client.target_link_uri
+        ),
         LTI_CLAIM + "resource_link": {"id": link.resource_link_id, "title": link.title},
         LTI_CLAIM + "context": {
             "id": course.context_id,

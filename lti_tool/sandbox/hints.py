@@ -19,6 +19,8 @@ class MessageHint:
     document_target: str
     has_storage: bool
     expires_at: float
+    # The client registration the launch uses; empty means the fixed one.
+    client_id: str = ""
 
     def is_expired(self, now: float) -> bool:
         """Whether the hint has outlived its lifetime."""
@@ -42,6 +44,7 @@ class MessageHintStore:
         link_id: str,
         document_target: str,
         has_storage: bool,
+        client_id: str = "",
     ) -> MessageHint:
         """Create and remember a new hint for one launch."""
         now = self._clock()
@@ -53,6 +56,7 @@ class MessageHintStore:
             document_target=document_target,
             has_storage=has_storage,
             expires_at=now + self._ttl_seconds,
+            client_id=client_id,
         )
 
         with self._lock:

@@ -10,18 +10,21 @@ from flask import Flask, current_app
 from lti_tool.sandbox.config import SandboxConfig
 from lti_tool.sandbox.hints import MessageHintStore
 from lti_tool.sandbox.keys import SigningKey
+from lti_tool.sandbox.tools import RegistrationTokens, ToolClients
 
 _EXTENSION = "lti_sandbox"
 
 
 @dataclass(frozen=True)
 class SandboxState:
-    """Settings, the signing key, the message hints and the clock."""
+    """Settings, the signing key, hints, registered tools and the clock."""
 
     config: SandboxConfig
     key: SigningKey
     hints: MessageHintStore
     clock: Callable[[], float]
+    clients: ToolClients
+    registration_tokens: RegistrationTokens
 
     def attach(self, app: Flask) -> None:
         """Make this state the one `sandbox_state()` returns inside `app`."""

@@ -22,6 +22,7 @@ from lti_tool.sandbox.demo import (
 )
 from lti_tool.sandbox.hints import MessageHint
 from lti_tool.sandbox.state import sandbox_state
+from lti_tool.sandbox.tools import ToolClient
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ def home() -> str:
     return render_template(
         "home.html",
         person=_person_from_query(),
+        client=_client_param(),
+        dynamic_clients=sandbox_state().clients.dynamic(),
         people=PEOPLE,
         courses=COURSES,
         registration=sandbox_registration(config),
@@ -55,7 +58,12 @@ def home() -> str:
 def course_page(course_id: str) -> str:
     """One course and its links."""
     course = _course_or_404(course_id)
-    return render_template("course.html", course=course, person=_person_from_query())
+    return render_template(
+        "course.html",
+        course=course,
+        person=_person_from_query(),
+        client=_client_param(),
+    )
 
 
 @blueprint.get("/courses/<course_id>/links/<link_id>/launch")
@@ -67,6 +75,7 @@ def launch(course_id: str, link_id: str) -> Response:
     has_storage = _choice("storage", {"1": True, "0": False}, "1")
     frame = _choice("frame", {"iframe": "iframe", "window": "window"}, "iframe")
     state = sandbox_state()
+    client = _client_from_query()
 
     hint = state.hints.issue(
         person_key=person.key,
@@ -74,6 +83,7 @@ def launch(course_id: str, link_id: str) -> Response:
         link_id=link.link_id,
         document_target=frame,
         has_storage=has_storage,
+        client_id=client.client_id,
     )
 
     page = render_template(
@@ -85,9 +95,9 @@ def launch(course_id: str, link_id: str) -> Response:
         has_storage=has_storage,
         storage_frame=STORAGE_FRAME,
         form_target=_FORM_TARGETS[frame],
-        login_url=state.config.login_url,
-        login_fields=_login_fields(person, link, hint),
-        tool_origin=state.config.tool_origin,
+        login_url=client.login_url,
+        login_fields=_login_fields(person, link, hint, client),
+        tool_origin=client.origin,
     )
     # Each render carries a fresh single-use hint, so never serve it from cache.
     return Response(page, headers={"Cache-Control": "no-store"}, mimetype="text/html")
@@ -114,7 +124,9 @@ def auth() -> Response:
     state = sandbox_state()
     params = request.form if request.method == "POST" else request.args
     now = state.clock()
-    accepted = validate_auth_request(params, state.config, state.hints, now)
+    accepted = validate_auth_request(
+        params, state.config, state.hints, now, state.clients
+    )
 
     claims = build_launch_claims(state.config, accepted, int(now))
     fields = {"id_token": sign_id_token(claims, state.key), "state": accepted.state}
@@ -130,7 +142,7 @@ def auth() -> Response:
         "LtiResourceLinkRequest",
     )
     page = render_template(
-        "form_post.html", action=state.config.redirect_uri, fields=fields
+        "form_post.html", action=accepted.redirect_uri, fields=fields
     )
     return Response(page, headers={"Cache-Control": "no-store"}, mimetype="text/html")
 
@@ -158,21 +170,36 @@ def return_page() -> str:
 
 
 def _login_fields(
-    person: DemoPerson, link: DemoLink, hint: MessageHint
+    person: DemoPerson, link: DemoLink, hint: MessageHint, client: ToolClient
 ) -> list[tuple[str, str]]:
     """The third-party login initiation parameters, in Moodle's order."""
     config = sandbox_state().config
     fields = [
         ("iss", config.issuer),
-        ("target_link_uri", link.target_link_uri(config.redirect_uri)),
+        ("target_link_uri", link.target_link_uri(client.target_link_uri)),
         ("login_hint", person.login_hint),
         ("lti_message_hint", hint.value),
-        ("client_id", config.client_id),
-        ("lti_deployment_id", config.deployment_id),
+        ("client_id", client.client_id),
+        ("lti_deployment_id", client.deployment_id),
     ]
     if hint.has_storage:
         fields.append(("lti_storage_target", STORAGE_FRAME))
     return fields
+
+
+def _client_from_query() -> ToolClient:
+    """The registration to launch with: `?client=`, else the fixed one."""
+    clients = sandbox_state().clients
+    client_id = request.args.get("client", "")
+    if not client_id:
+        return clients.fixed
+    return clients.find(client_id) or abort(400, "That tool client is not registered.")
+
+
+def _client_param() -> str | None:
+    """The `client` value for links on this page; None for the fixed client."""
+    client = _client_from_query()
+    return client.client_id if client.is_dynamic else None
 
 
 def _person_from_query() -> DemoPerson:

@@ -32,3 +32,6 @@ class AgsScope(StrEnum):
     )
     RESULT_READONLY = "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"
     SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+
+
+NRPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
