@@ -22,6 +22,7 @@ from lti_tool.registrations import (
     save_registration,
 )
 from lti_tool.settings import load_settings
+from lti_tool.work.crypto import DataKeyMissing, generate_data_key, rotate_data_key
 
 
 @click.group()
@@ -54,8 +55,20 @@ def _key_ring() -> KeyRing:
 
 @keys.command("generate")
 def keys_generate() -> None:
-    """Create the first signing key if there is none."""
+    """Create the first signing key and the data key if there are none."""
+    created = generate_data_key(load_settings().keys_dir)
+    click.echo(f"data key: {'created' if created else 'present'}")
     click.echo(f"current key: {_key_ring().generate()}")
+
+
+@keys.command("rotate-data")
+def keys_rotate_data() -> None:
+    """Encrypt new participant work with a new data key; old keys still decrypt."""
+    try:
+        count = rotate_data_key(load_settings().keys_dir)
+    except DataKeyMissing as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"data keys kept: {count}")
 
 
 @keys.command("rotate")

@@ -2,13 +2,20 @@
 
 from lti_tool.models.admin import AdminAccount
 from lti_tool.models.base import Base
+from lti_tool.models.field import (
+    FieldHours,
+    SupportGroupAttendance,
+    SupportGroupSession,
+)
 from lti_tool.models.hours import (
     ActivityProgress,
     HoursEntry,
     ProgramCompletion,
     StudyClock,
 )
+from lti_tool.models.paper import PaperSubmission
 from lti_tool.models.people import Context, Membership, ResourceLink, User
+from lti_tool.models.reflection import Reflection, WorkEvent
 from lti_tool.models.registration import Deployment, LaunchFailure, Registration
 from lti_tool.models.store import LaunchSession, StoreEntry
 from lti_tool.models.work import KnowledgeCheckAttempt
@@ -18,6 +25,12 @@ __all__ = [
     "ActivityProgress",
     "HoursEntry",
     "KnowledgeCheckAttempt",
+    "FieldHours",
+    "PaperSubmission",
+    "Reflection",
+    "SupportGroupAttendance",
+    "SupportGroupSession",
+    "WorkEvent",
     "ProgramCompletion",
     "StudyClock",
     "Base",
