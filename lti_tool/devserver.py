@@ -38,13 +38,19 @@ def serve_both(tool_port: int = TOOL_PORT, sandbox_port: int = SANDBOX_PORT) -> 
     sandbox = SandboxConfig(
         base_url=f"http://127.0.0.1:{sandbox_port}", tool_url=tool_url
     )
-    settings = load_settings({"base_url": tool_url, "sandbox_enabled": True})
+    # The sandbox answers on loopback, so dynamic registration must reach it.
+    overrides = {
+        "base_url": tool_url,
+        "sandbox_enabled": True,
+        "registration_allow_private": True,
+    }
+    settings = load_settings(overrides)
     register_sandbox(settings.database_url, sandbox)
 
     tool_server = make_server(
         "127.0.0.1",
         tool_port,
-        create_app({"base_url": tool_url, "sandbox_enabled": True}),
+        create_app(overrides),
         threaded=True,
     )
     sandbox_server = make_server(
@@ -53,7 +59,9 @@ def serve_both(tool_port: int = TOOL_PORT, sandbox_port: int = SANDBOX_PORT) -> 
     threading.Thread(target=tool_server.serve_forever, daemon=True).start()
     print(
         f"\n  Tool:        {tool_url}\n"
-        f"  Sandbox LMS: {sandbox.base_url}/   <- open this in your browser\n\n"
+        f"  Sandbox LMS: {sandbox.base_url}/   <- open this in your browser\n"
+        f"  Dynamic registration, as an LMS administrator does it: "
+        f"{sandbox.base_url}/register-tool\n\n"
         "  Press Ctrl+C to stop.\n",
         flush=True,
     )

@@ -7,11 +7,12 @@ from flask import Flask, Response
 
 def register_blueprints(app: Flask) -> None:
     """Attach every blueprint, the error pages and the security headers."""
-    from lti_tool.web import errors, lti, program, study
+    from lti_tool.web import errors, lti, program, registration, study
 
     app.register_blueprint(lti.bp)
     app.register_blueprint(program.bp)
     app.register_blueprint(study.bp)
+    registration.register(app)
     errors.register(app)
     program.register_session_urls(app)
     app.after_request(_security_headers)
