@@ -180,15 +180,16 @@ def _parse_messages(raw: Any) -> dict[str, tuple[str, ...]] | None:
         if isinstance(item, str):
             messages[item] = ()
         elif isinstance(item, dict) and isinstance(item.get("type"), str):
-            placements = item.get("placements") or []
+            placements = item.get("placements")
             messages[item["type"]] = tuple(
-                str(place).removeprefix(CANVAS) for place in placements
+                str(place).removeprefix(CANVAS)
+                for place in (placements if isinstance(placements, list) else [])
             )
     return messages
 
 
 def check_issuer(issuer: str, configuration_url: str) -> None:
-    """The issuer must be the site the configuration came from (LTI-DR §3.5.1)."""
+    """The issuer must be the site the configuration came from, as the spec asks."""
     if urlsplit(issuer).query or urlsplit(issuer).fragment:
         raise IssuerMismatch("the issuer carries a query or fragment")
     if _origin(issuer) == _origin(configuration_url):
@@ -221,7 +222,7 @@ def _is_instructure_url(url: str) -> bool:
 def registration_request(
     tool: ToolDescription, platform: PlatformConfiguration
 ) -> dict[str, Any]:
-    """The client registration we send (LTI-DR §3.5.2), shaped for the platform."""
+    """The client registration we send, shaped for the platform that gets it."""
     scopes = [
         scope
         for scope in SCOPES
