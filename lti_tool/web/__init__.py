@@ -8,10 +8,12 @@ from flask import Flask, Response
 def register_blueprints(app: Flask) -> None:
     """Attach every blueprint, the error pages and the security headers."""
     from lti_tool.web import errors, lti, program, registration, study
+    from lti_tool.web.work import bp as work_bp
 
     app.register_blueprint(lti.bp)
     app.register_blueprint(program.bp)
     app.register_blueprint(study.bp)
+    app.register_blueprint(work_bp)
     registration.register(app)
     errors.register(app)
     program.register_session_urls(app)
