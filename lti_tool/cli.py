@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from lti_tool import migrate
+from lti_tool.admin_cli import admin
 from lti_tool.content.cli import content
 from lti_tool.db import make_engine, session_scope
 from lti_tool.lti.keys import KeyRing
@@ -223,6 +224,7 @@ def dev(tool_port: int, sandbox_port: int) -> None:
 
 
 main.add_command(content)
+main.add_command(admin)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from flask import Flask, Response
 
 def register_blueprints(app: Flask) -> None:
     """Attach every blueprint, the error pages and the security headers."""
-    from lti_tool.web import errors, lti, program, registration, study
+    from lti_tool.web import admin, errors, lti, program, registration, study
     from lti_tool.web.work import bp as work_bp
 
     app.register_blueprint(lti.bp)
@@ -15,6 +15,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(study.bp)
     app.register_blueprint(work_bp)
     registration.register(app)
+    admin.register(app)
     errors.register(app)
     program.register_session_urls(app)
     app.after_request(_security_headers)
