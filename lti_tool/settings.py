@@ -53,6 +53,18 @@ class Settings:
     program_timezone: str = "America/Los_Angeles"
     # Field hours logged before half the online part is done: "warn" or "block".
     field_hours_before_readiness: str = "warn"
+    # Printed on completion certificates; an empty provider name falls back to the
+    # program's `provider` in content/. Certificates are not issued without a signer.
+    provider_name: str = ""
+    provider_approval_id: str = ""
+    certificate_signer_name: str = ""
+    certificate_signer_title: str = ""
+    # Optional PNG or JPEG of the signer's signature.
+    certificate_signature_image: str = ""
+    # Certificates and their history are kept at least this long after issue.
+    certificate_retention_years: int = 7
+    # Certificate look-ups on /verify per client address and minute.
+    verify_rate_per_minute: int = 20
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

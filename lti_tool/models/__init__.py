@@ -2,6 +2,7 @@
 
 from lti_tool.models.admin import AdminAccount
 from lti_tool.models.base import Base
+from lti_tool.models.certificates import Certificate, CertificateSignature, LegalName
 from lti_tool.models.field import (
     FieldHours,
     SupportGroupAttendance,
@@ -15,6 +16,7 @@ from lti_tool.models.hours import (
 )
 from lti_tool.models.paper import PaperSubmission
 from lti_tool.models.people import Context, Membership, ResourceLink, User
+from lti_tool.models.ratelimit import RateLimitWindow
 from lti_tool.models.reflection import Reflection, WorkEvent
 from lti_tool.models.registration import Deployment, LaunchFailure, Registration
 from lti_tool.models.store import LaunchSession, StoreEntry
@@ -34,6 +36,10 @@ __all__ = [
     "ProgramCompletion",
     "StudyClock",
     "Base",
+    "Certificate",
+    "CertificateSignature",
+    "LegalName",
+    "RateLimitWindow",
     "Context",
     "Deployment",
     "LaunchFailure",

@@ -1,0 +1,1 @@
+"""Completion certificates: issuing, reissuing, revoking, verifying, rendering."""
