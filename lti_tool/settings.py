@@ -50,6 +50,8 @@ class Settings:
     credit_pass_mark: float = 0.7
     credit_daily_cap_minutes: int = 8 * 60
     credit_step_minutes: int = 5
+    # How often a study page reports; the server clamps each claim to this.
+    heartbeat_seconds: int = 30
     program_timezone: str = "America/Los_Angeles"
     # Field hours logged before half the online part is done: "warn" or "block".
     field_hours_before_readiness: str = "warn"

@@ -55,6 +55,7 @@ class CreditRules:
             default_pass_mark=settings.credit_pass_mark,
             daily_cap_minutes=settings.credit_daily_cap_minutes,
             credit_step_minutes=settings.credit_step_minutes,
+            heartbeat_seconds=settings.heartbeat_seconds,
             timezone=settings.program_timezone,
         )
 

@@ -44,9 +44,13 @@
     return ranges;
   }
 
+  let memoryQueue = [];
+
+  // Storage can be denied (a third-party frame with cookies blocked): the
+  // in-memory queue then keeps the beats for as long as the page is open.
   function readQueue() {
     try { return JSON.parse(localStorage.getItem(QUEUE_KEY) || "[]"); }
-    catch (error) { return []; }
+    catch (error) { return memoryQueue; }
   }
 
   function writeQueue(queue) {
@@ -54,7 +58,7 @@
     catch (error) { /* storage full or blocked: the in-memory copy still sends */ }
   }
 
-  let memoryQueue = readQueue();
+  memoryQueue = readQueue();
 
   function enqueue() {
     if (activeSeconds <= 0) return;
