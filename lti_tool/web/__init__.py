@@ -7,12 +7,21 @@ from flask import Flask, Response
 
 def register_blueprints(app: Flask) -> None:
     """Attach every blueprint, the error pages and the security headers."""
-    from lti_tool.web import admin, errors, lti, program, registration, study
+    from lti_tool.web import (
+        admin,
+        certificates,
+        errors,
+        lti,
+        program,
+        registration,
+        study,
+    )
     from lti_tool.web.work import bp as work_bp
 
     app.register_blueprint(lti.bp)
     app.register_blueprint(program.bp)
     app.register_blueprint(study.bp)
+    certificates.register(app)
     app.register_blueprint(work_bp)
     registration.register(app)
     admin.register(app)
