@@ -381,3 +381,18 @@ def test_refused_launch_records_the_claimed_issuer(launcher, engine):
             select(LaunchFailure.issuer, LaunchFailure.reason)
         ).one()
     assert tuple(row) == ("https://lms.example.edu", "unknown_deployment")
+
+
+def test_login_pages_are_html(launcher, platform):
+    base = {
+        "iss": platform.issuer,
+        "login_hint": "h",
+        "target_link_uri": "http://localhost/lti/launch",
+        "client_id": platform.client_id,
+    }
+    probe = launcher.client.post("/lti/login", data=base)
+    storage = launcher.client.post(
+        "/lti/login", data={**base, "lti_storage_target": "_parent"}
+    )
+    assert probe.mimetype == "text/html"
+    assert storage.mimetype == "text/html"

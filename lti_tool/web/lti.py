@@ -87,7 +87,7 @@ def login() -> Response | str:
             browser_secret=started.browser_secret,
             new_window_url=_new_window_url(params),
         )
-        response = Response(page)
+        response = Response(page, mimetype="text/html")
         set_frame_cookie(response, PROBE, "1", 600, httponly=False)
     elif COOKIES_OK in request.cookies or request.values.get("new_window"):
         response = redirect(started.auth_url, code=302)
@@ -98,7 +98,7 @@ def login() -> Response | str:
             auth_url=started.auth_url,
             new_window_url=_new_window_url(params),
         )
-        response = Response(page)
+        response = Response(page, mimetype="text/html")
         set_frame_cookie(response, PROBE, "1", 600, httponly=False)
 
     cookie_lifetime = settings.state_ttl_seconds
