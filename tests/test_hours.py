@@ -63,8 +63,15 @@ def who(session) -> Participant:  # type: ignore[no-untyped-def]
     return Participant(user.id, context.id)
 
 
-def beats(activity: str, count: int, *, start: datetime = NOON, page: str = "p1",
-          active: int = 30, first_seq: int = 0) -> list[Heartbeat]:  # fmt: skip
+def beats(
+    activity: str,
+    count: int,
+    *,
+    start: datetime = NOON,
+    page: str = "p1",
+    active: int = 30,
+    first_seq: int = 0,
+) -> list[Heartbeat]:
     return [
         Heartbeat(
             activity_id=activity,
@@ -193,9 +200,13 @@ def test_daily_cap_limits_online_credit_and_resumes_next_day(session, who):
 
     next_day = NOON + timedelta(days=1)
     record_heartbeats(
-        session, rules, who, program,
-        beats("read", 1, start=next_day, first_seq=80), now=next_day + timedelta(minutes=5),
-    )  # fmt: skip
+        session,
+        rules,
+        who,
+        program,
+        beats("read", 1, start=next_day, first_seq=80),
+        now=next_day + timedelta(minutes=5),
+    )
     assert ledger_minutes(session, who) == 40
 
 
@@ -212,28 +223,45 @@ def test_daily_cap_does_not_limit_field_hours(session, who):
 def test_video_with_media_credits_planned_time_at_90_percent(session, who):
     program = tiny_program()
     played = [
-        Heartbeat("watch", "p", n, 30, NOON + timedelta(seconds=30 * (n + 1)),
-                  played=((0.0, 30.0 * (n + 1)),), media_seconds=1200.0)
+        Heartbeat(
+            "watch",
+            "p",
+            n,
+            30,
+            NOON + timedelta(seconds=30 * (n + 1)),
+            played=((0.0, 30.0 * (n + 1)),),
+            media_seconds=1200.0,
+        )
         for n in range(35)
-    ]  # fmt: skip
+    ]
     record_heartbeats(
         session, RULES, who, program, played, now=NOON + timedelta(hours=1)
     )
     assert ledger_minutes(session, who) == 0  # 1050 of 1200 s = 87.5 %
 
     more = [
-        Heartbeat("watch", "p", 35 + n, 30, NOON + timedelta(seconds=30 * (36 + n)),
-                  played=((0.0, 30.0 * (36 + n)),), media_seconds=1200.0)
+        Heartbeat(
+            "watch",
+            "p",
+            35 + n,
+            30,
+            NOON + timedelta(seconds=30 * (36 + n)),
+            played=((0.0, 30.0 * (36 + n)),),
+            media_seconds=1200.0,
+        )
         for n in range(2)
-    ]  # fmt: skip
+    ]
     record_heartbeats(session, RULES, who, program, more, now=NOON + timedelta(hours=1))
     assert ledger_minutes(session, who) == 20
 
 
 def test_seeking_ahead_does_not_count_as_watched(session, who):
     program = tiny_program()
-    jump = [Heartbeat("watch", "p", 0, 30, NOON, played=((0.0, 1200.0),),
-                      media_seconds=1200.0)]  # fmt: skip
+    jump = [
+        Heartbeat(
+            "watch", "p", 0, 30, NOON, played=((0.0, 1200.0),), media_seconds=1200.0
+        )
+    ]
     record_heartbeats(session, RULES, who, program, jump, now=NOON)
     assert ledger_minutes(session, who) == 0
 
@@ -271,8 +299,14 @@ def test_knowledge_check_pass_credits_once(session, who):
 def test_knowledge_check_needs_every_answer(session, who):
     program = tiny_program()
     with pytest.raises(IncompleteAnswers):
-        score_attempt(session, RULES, who, program, program.find_activity("check"),
-                      [1, None, 1, 1])  # fmt: skip
+        score_attempt(
+            session,
+            RULES,
+            who,
+            program,
+            program.find_activity("check"),
+            [1, None, 1, 1],
+        )
 
 
 def test_corrections_are_new_lines_with_reason(session, who):
@@ -281,25 +315,60 @@ def test_corrections_are_new_lines_with_reason(session, who):
     credit_activity(
         session, RULES, who, program, reading, 30, Source.TRACKED_STUDY, now=NOON
     )
-    correct(session, who, program, activity=reading, category="online", minutes=-10,
-            reason="timer fault on 4 Dec", by_user_id=who.user_id, rules=RULES)  # fmt: skip
+    correct(
+        session,
+        who,
+        program,
+        activity=reading,
+        category="online",
+        minutes=-10,
+        reason="timer fault on 4 Dec",
+        by_user_id=who.user_id,
+        rules=RULES,
+    )
 
     lines = session.scalars(select(HoursEntry).order_by(HoursEntry.id)).all()
     assert [line.minutes for line in lines] == [30, -10]
     assert lines[1].source == "manual_correction"
     assert lines[1].reason == "timer fault on 4 Dec"
     with pytest.raises(ValueError, match="reason"):
-        correct(session, who, program, activity=None, category="online", minutes=5,
-                reason=" ", by_user_id=who.user_id, rules=RULES)  # fmt: skip
+        correct(
+            session,
+            who,
+            program,
+            activity=None,
+            category="online",
+            minutes=5,
+            reason=" ",
+            by_user_id=who.user_id,
+            rules=RULES,
+        )
     with pytest.raises(ValueError):
-        correct(session, who, program, activity=None, category="online",
-                minutes=10**6, reason="x", by_user_id=who.user_id, rules=RULES)  # fmt: skip
+        correct(
+            session,
+            who,
+            program,
+            activity=None,
+            category="online",
+            minutes=10**6,
+            reason="x",
+            by_user_id=who.user_id,
+            rules=RULES,
+        )
 
 
 def test_totals_by_category_and_competency(session, who):
     program = tiny_program()
-    credit_activity(session, RULES, who, program, program.find_activity("read"), 30,
-                    Source.TRACKED_STUDY, now=NOON)  # fmt: skip
+    credit_activity(
+        session,
+        RULES,
+        who,
+        program,
+        program.find_activity("read"),
+        30,
+        Source.TRACKED_STUDY,
+        now=NOON,
+    )
     totals = program_totals(session, who, "tiny")
     assert totals.by_category == {"online": 30}
     assert totals.by_competency == {"c01": 15.0, "c02": 15.0}
@@ -308,8 +377,16 @@ def test_totals_by_category_and_competency(session, who):
 def test_completion_recorded_once_all_requirements_met(session, who):
     program = tiny_program()
     for item in program.activities():
-        credit_activity(session, CreditRules(daily_cap_minutes=10**6), who, program,
-                        item, item.minutes, Source.MANUAL_CORRECTION, now=NOON)  # fmt: skip
+        credit_activity(
+            session,
+            CreditRules(daily_cap_minutes=10**6),
+            who,
+            program,
+            item,
+            item.minutes,
+            Source.MANUAL_CORRECTION,
+            now=NOON,
+        )
     completions = session.scalars(select(ProgramCompletion)).all()
     assert len(completions) == 1
     assert completions[0].program_version == "2026.1"
@@ -331,8 +408,16 @@ def test_concurrent_credits_never_exceed_planned_time(engine, who):
         try:
             with Session(engine) as own:
                 barrier.wait()
-                credit_activity(own, RULES, who, program, reading, 30,
-                                Source.TRACKED_STUDY, now=NOON)  # fmt: skip
+                credit_activity(
+                    own,
+                    RULES,
+                    who,
+                    program,
+                    reading,
+                    30,
+                    Source.TRACKED_STUDY,
+                    now=NOON,
+                )
                 own.commit()
         except Exception as error:  # SQLite may refuse a concurrent writer
             errors.append(error)
