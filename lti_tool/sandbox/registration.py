@@ -48,6 +48,7 @@ class ClientRequest:
     target_link_uri: str
     jwks_uri: str
     name: str
+    body: dict[str, Any]
 
 
 def platform_configuration(config: SandboxConfig) -> dict[str, Any]:
@@ -99,7 +100,9 @@ def validate_registration(body: Any) -> ClientRequest:
     if not isinstance(tool, dict):
         raise RegistrationRefused("missing_tool_configuration")
     target_link_uri = _checked_domain(tool)
-    return ClientRequest(login_url, redirect_uris, target_link_uri, jwks_uri, name)
+    return ClientRequest(
+        login_url, redirect_uris, target_link_uri, jwks_uri, name, body
+    )
 
 
 def _checked_domain(tool: dict[str, Any]) -> str:
@@ -174,7 +177,7 @@ def register_client() -> Response:
         name=accepted.name,
     )
     logger.info("tool registered client_id=%s", client.client_id)
-    return jsonify(registration_answer(body, client))
+    return jsonify(registration_answer(accepted.body, client))
 
 
 def _bearer_token() -> str:

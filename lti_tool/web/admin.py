@@ -22,7 +22,10 @@ from flask import (
     request,
     url_for,
 )
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import (  # type: ignore[import-untyped]
+    CSRFError,
+    CSRFProtect,
+)
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
