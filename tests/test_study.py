@@ -210,3 +210,15 @@ def test_media_path_cannot_escape_the_program_folder(client, learner):
         "/study/pss/media/../../keys/README.md", query_string={"ls": learner}
     )
     assert response.status_code == 404
+
+
+def test_system_administrator_launch_links_to_the_admin_view(launcher, client):
+    admin_role = "http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator"
+    response = launcher.launch_as(**{LTI + "roles": [admin_role]})
+    page = client.get(response.headers["Location"])
+    assert "Administer this LMS" in page.text
+
+
+def test_learner_sees_no_admin_link(client, learner):
+    page = client.get("/program", query_string={"ls": learner})
+    assert "Administer this LMS" not in page.text
