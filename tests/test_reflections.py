@@ -336,3 +336,30 @@ def test_missing_data_key_is_a_calm_error(client, app, learner, reflection, tmp_
     response = draft(client, app, learner, reflection, "text")
     assert response.status_code == 500
     assert "data_key_missing" in response.text
+
+
+def test_two_tabs_creating_the_first_draft_share_one_row(
+    client, app, learner, reflection, engine, monkeypatch
+):
+    from lti_tool.work import reflections as service
+
+    draft(client, app, learner, reflection, "from the first tab")
+    # The second tab looked before the first tab's row existed.
+    monkeypatch.setattr(service, "find_reflection", _missing_once(service))
+    response = draft(client, app, learner, reflection, "from the second tab")
+
+    assert response.status_code == 200
+    assert count(engine, Reflection) == 1
+    page = client.get(f"/study/pss/activities/{reflection.id}?ls={learner}")
+    assert "from the second tab</textarea>" in page.text
+
+
+def _missing_once(service):  # type: ignore[no-untyped-def]
+    real = service.find_reflection
+    calls = []
+
+    def find(*args):  # type: ignore[no-untyped-def]
+        calls.append(args)
+        return None if len(calls) == 1 else real(*args)
+
+    return find

@@ -6,6 +6,7 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_tool.content.model import Activity, Program
@@ -45,20 +46,35 @@ def _editable(
 ) -> Reflection:
     reflection = find_reflection(session, who, program.id, activity.id)
     if reflection is None:
-        reflection = Reflection(
-            user_id=who.user_id,
-            context_pk=who.context_pk,
-            program_id=program.id,
-            program_version=program.version,
-            activity_id=activity.id,
-            status="draft",
-            submission_count=0,
-        )
-        session.add(reflection)
-    elif reflection.status == "accepted":
+        reflection = _first_draft(session, who, program, activity)
+    if reflection.status == "accepted":
         raise AlreadyReviewed(
             "This reflection has been accepted, so it can no longer be changed."
         )
+    return reflection
+
+
+def _first_draft(
+    session: Session, who: Participant, program: Program, activity: Activity
+) -> Reflection:
+    """A new row, or the one a parallel request (a second tab) just created."""
+    reflection = Reflection(
+        user_id=who.user_id,
+        context_pk=who.context_pk,
+        program_id=program.id,
+        program_version=program.version,
+        activity_id=activity.id,
+        status="draft",
+        submission_count=0,
+    )
+    try:
+        with session.begin_nested():
+            session.add(reflection)
+    except IntegrityError:
+        found = find_reflection(session, who, program.id, activity.id)
+        if found is None:
+            raise
+        return found
     return reflection
 
 

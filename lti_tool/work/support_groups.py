@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_tool.content.model import Activity, Program
@@ -146,8 +147,14 @@ def record_attendance(
             recorded_by_user_id=recorder_id,
             created_at=now,
         )
-        session.add(row)
-        session.flush()
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            # Recorded by another request (a second click) since the check above.
+            raise WorkRejected(
+                "Attendance for one of these participants is already in."
+            ) from None
         credited += credit_activity(
             session,
             rules,
