@@ -22,6 +22,7 @@ from lti_tool.registrations import (
     remove_registration,
     save_registration,
 )
+from lti_tool.services.cli import worker
 from lti_tool.settings import load_settings
 from lti_tool.work.crypto import DataKeyMissing, generate_data_key, rotate_data_key
 
@@ -225,6 +226,7 @@ def dev(tool_port: int, sandbox_port: int) -> None:
 
 main.add_command(content)
 main.add_command(admin)
+main.add_command(worker)
 
 
 if __name__ == "__main__":

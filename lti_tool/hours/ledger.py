@@ -20,6 +20,7 @@ from lti_tool.content.model import Activity, Program
 from lti_tool.hours.rules import DAILY_CAPPED_SOURCES, CreditRules, Source
 from lti_tool.models import HoursEntry, ProgramCompletion
 from lti_tool.models.base import utcnow
+from lti_tool.services.outbox import mark_scores_due
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ def credit_activity(
         # Another request credited this activity meanwhile: re-read and retry.
     else:
         return 0
+    mark_scores_due(session, who, program.id)
 
     log.info(
         "hours credited user=%s context=%s program=%s activity=%s minutes=%s source=%s",
@@ -209,6 +211,7 @@ def correct(
     )
     session.add(entry)
     session.flush()
+    mark_scores_due(session, who, program.id)
     record_completion_if_met(session, who, program, now)
     return entry
 

@@ -8,6 +8,7 @@ from lti_tool.models.field import (
     SupportGroupAttendance,
     SupportGroupSession,
 )
+from lti_tool.models.grades import LineItem, ScoreOutbox
 from lti_tool.models.hours import (
     ActivityProgress,
     HoursEntry,
@@ -27,6 +28,8 @@ __all__ = [
     "ActivityProgress",
     "HoursEntry",
     "KnowledgeCheckAttempt",
+    "LineItem",
+    "ScoreOutbox",
     "FieldHours",
     "PaperSubmission",
     "Reflection",
