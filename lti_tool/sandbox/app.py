@@ -11,12 +11,16 @@ from flask import Flask, render_template
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from lti_tool.sandbox.advantage import blueprint as advantage_blueprint
 from lti_tool.sandbox.auth import InvalidAuthRequest
 from lti_tool.sandbox.config import PLATFORM_NAME, SandboxConfig, check_config
+from lti_tool.sandbox.course_tools import blueprint as course_tools_blueprint
+from lti_tool.sandbox.gradebook import GradeBook
 from lti_tool.sandbox.hints import MessageHintStore
 from lti_tool.sandbox.keys import load_or_create_key
 from lti_tool.sandbox.registration import blueprint as registration_blueprint
 from lti_tool.sandbox.state import SandboxState
+from lti_tool.sandbox.tool_keys import ToolKeys
 from lti_tool.sandbox.tools import RegistrationTokens, ToolClients
 from lti_tool.sandbox.views import blueprint
 
@@ -43,10 +47,15 @@ def create_sandbox_app(
         clock=clock,
         clients=ToolClients(config),
         registration_tokens=RegistrationTokens(clock),
+        book=GradeBook(config, clock),
+        tool_keys=ToolKeys(),
     )
     state.attach(app)
     app.register_blueprint(blueprint)
     app.register_blueprint(registration_blueprint)
+    app.register_blueprint(advantage_blueprint)
+    app.register_blueprint(course_tools_blueprint)
+    app.jinja_env.globals["course_links"] = state.book.links
     app.register_error_handler(InvalidAuthRequest, _invalid_auth_request)
     app.register_error_handler(HTTPException, _http_error)
     app.jinja_env.globals["platform_name"] = PLATFORM_NAME

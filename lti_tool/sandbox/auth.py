@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from werkzeug.datastructures import MultiDict
@@ -16,6 +17,8 @@ from lti_tool.sandbox.demo import (
 )
 from lti_tool.sandbox.hints import MessageHint, MessageHintStore
 from lti_tool.sandbox.tools import ToolClient, ToolClients
+
+DEEP_LINKING_REQUEST = "LtiDeepLinkingRequest"
 
 # OIDC third-party login for LTI 1.3 allows exactly these values.
 _FIXED_VALUES = (
@@ -53,7 +56,8 @@ class AuthRequest:
     hint: MessageHint
     person: DemoPerson
     course: DemoCourse
-    link: DemoLink
+    # None for a deep-linking request, which launches no link.
+    link: DemoLink | None
     client: ToolClient
     redirect_uri: str
 
@@ -64,6 +68,7 @@ def validate_auth_request(
     hints: MessageHintStore,
     now: float,
     clients: ToolClients,
+    find_link: Callable[[str, str], DemoLink | None] | None = None,
 ) -> AuthRequest:
     """Check every parameter, consume the message hint, and name the launch."""
     _check_present_once(params)
@@ -76,7 +81,7 @@ def validate_auth_request(
             "client_mismatch", "The client_id is not the one this launch started with."
         )
     person = _person_for(params["login_hint"], hint)
-    course, link = _link_for(hint)
+    course, link = _link_for(hint, find_link)
 
     return AuthRequest(
         nonce=params["nonce"],
@@ -150,11 +155,18 @@ def _person_for(login_hint: str, hint: MessageHint) -> DemoPerson:
     return person
 
 
-def _link_for(hint: MessageHint) -> tuple[DemoCourse, DemoLink]:
+def _link_for(
+    hint: MessageHint, find_link: Callable[[str, str], DemoLink | None] | None
+) -> tuple[DemoCourse, DemoLink | None]:
     # The hint was issued for a demo link, so a miss means the demo data changed
     # under a running process; refuse rather than launch something else.
     course = find_course(hint.course_id)
-    link = course.find_link(hint.link_id) if course else None
+    if course is not None and hint.message_type == DEEP_LINKING_REQUEST:
+        return course, None
+    if find_link is not None:
+        link = find_link(hint.course_id, hint.link_id)
+    else:
+        link = course.find_link(hint.link_id) if course else None
     if course is None or link is None:
         raise InvalidAuthRequest("unknown_link", "The launched link no longer exists.")
     return course, link

@@ -14,6 +14,7 @@ from lti_tool.sandbox.keys import SigningKey
 from lti_tool.sandbox.vocab import (
     AGS_ENDPOINT_CLAIM,
     COURSE_OFFERING,
+    DEEP_LINKING_SETTINGS_CLAIM,
     LTI_CLAIM,
     NRPS_CLAIM,
     AgsScope,
@@ -21,17 +22,46 @@ from lti_tool.sandbox.vocab import (
 
 
 def build_launch_claims(
-    config: SandboxConfig, request: AuthRequest, now: int
+    config: SandboxConfig,
+    request: AuthRequest,
+    now: int,
+    *,
+    line_item_url: str | None = None,
 ) -> dict[str, Any]:
-    """All claims of an LtiResourceLinkRequest for the accepted auth request."""
+    """All claims of an LtiResourceLinkRequest for the accepted auth request.
+
+    `line_item_url` is the link's own grade-book column, when it has one (a
+    link that deep linking created with a line item).
+    """
+    assert request.link is not None
     claims = {
         **_identity_claims(config, request, now),
         **_message_claims(config, request),
         **_service_claims(config, request),
     }
+    if line_item_url:
+        claims[AGS_ENDPOINT_CLAIM]["lineitem"] = line_item_url
     custom = request.link.custom()
     if custom:
         claims[LTI_CLAIM + "custom"] = custom
+    return claims
+
+
+def build_deep_linking_claims(
+    config: SandboxConfig,
+    request: AuthRequest,
+    now: int,
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    """An LtiDeepLinkingRequest: no resource link, the picker's settings instead."""
+    claims = {
+        **_identity_claims(config, request, now),
+        **_message_claims(config, request),
+        **_service_claims(config, request),
+        DEEP_LINKING_SETTINGS_CLAIM: settings,
+    }
+    claims[LTI_CLAIM + "message_type"] = "LtiDeepLinkingRequest"
+    del claims[LTI_CLAIM + "resource_link"]
     return claims
 
 
@@ -52,7 +82,7 @@ def return_url(config: SandboxConfig, request: AuthRequest) -> str:
     query = urlencode(
         {
             "course": request.course.course_id,
-            "link": request.link.link_id,
+            "link": request.link.link_id if request.link else "",
             "user": request.person.key,
         }
     )
@@ -81,14 +111,18 @@ def _identity_claims(
 
 def _message_claims(config: SandboxConfig, request: AuthRequest) -> dict[str, Any]:
     course, link = request.course, request.link
+    target_link_uri = request.client.target_link_uri
     return {
         LTI_CLAIM + "message_type": "LtiResourceLinkRequest",
         LTI_CLAIM + "version": "1.3.0",
         LTI_CLAIM + "deployment_id": request.client.deployment_id,
-        LTI_CLAIM + "target_link_uri": link.target_link_uri(
-            request.client.target_link_uri
+        LTI_CLAIM + "target_link_uri": (
+            link.target_link_uri(target_link_uri) if link else target_link_uri
         ),
-        LTI_CLAIM + "resource_link": {"id": link.resource_link_id, "title": link.title},
+        LTI_CLAIM + "resource_link": {
+            "id": link.resource_link_id if link else "",
+            "title": link.title if link else "",
+        },
         LTI_CLAIM + "context": {
             "id": course.context_id,
             "label": course.label,

@@ -24,6 +24,21 @@ class SandboxConfig:
     deployment_id: str = "sandbox-deployment-1"
     message_hint_ttl_seconds: int = 300
     id_token_ttl_seconds: int = 60
+    access_token_ttl_seconds: int = 3600
+    # Learners in each course who never launch: the roster service lists them.
+    roster_size: int = 4
+    # Small pages, so a tool that reads only the first one is caught.
+    members_page_size: int = 3
+    line_items_page_size: int = 10
+    # Fault injection for tests: every `fault_every`-th service request fails,
+    # with a 500 ("error"), by answering only after `fault_sleep_seconds`
+    # ("timeout"; the work is done, the answer comes too late), or alternating
+    # ("mixed"). 0 turns it off.
+    fault_every: int = 0
+    fault_mode: str = "mixed"
+    fault_sleep_seconds: float = 6.0
+    # A slow platform: every service answer waits this long (after the work).
+    latency_seconds: float = 0.0
 
     @property
     def issuer(self) -> str:
@@ -66,6 +81,8 @@ def check_config(config: SandboxConfig) -> None:
             raise ValueError(f"{label} must be an origin without a path, got {value!r}")
     if not config.client_id.strip() or not config.deployment_id.strip():
         raise ValueError("client_id and deployment_id must not be empty")
+    if config.fault_mode not in {"error", "timeout", "mixed"}:
+        raise ValueError("fault_mode must be error, timeout or mixed")
 
 
 def sandbox_registration(config: SandboxConfig) -> dict[str, Any]:

@@ -41,9 +41,13 @@ class DemoLink:
     custom_target: str | None = None
     # Sent only in the target_link_uri query, as Canvas keeps it.
     query_target: str | None = None
+    # The URL a tool gave for a deep-linked link; launches go there.
+    url: str | None = None
 
     def target_link_uri(self, redirect_uri: str) -> str:
         """The launch URL of this link, with its query target if it has one."""
+        if self.url is not None:
+            return self.url
         if self.query_target is None:
             return redirect_uri
         return f"{redirect_uri}?{urlencode({'target': self.query_target})}"

@@ -21,6 +21,7 @@ class MessageHint:
     expires_at: float
     # The client registration the launch uses; empty means the fixed one.
     client_id: str = ""
+    message_type: str = "LtiResourceLinkRequest"
 
     def is_expired(self, now: float) -> bool:
         """Whether the hint has outlived its lifetime."""
@@ -45,6 +46,7 @@ class MessageHintStore:
         document_target: str,
         has_storage: bool,
         client_id: str = "",
+        message_type: str = "LtiResourceLinkRequest",
     ) -> MessageHint:
         """Create and remember a new hint for one launch."""
         now = self._clock()
@@ -57,6 +59,7 @@ class MessageHintStore:
             has_storage=has_storage,
             expires_at=now + self._ttl_seconds,
             client_id=client_id,
+            message_type=message_type,
         )
 
         with self._lock:

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 
 from lti_tool.sandbox.config import SandboxConfig
+from lti_tool.sandbox.gradebook import GradeBook
 from lti_tool.sandbox.hints import MessageHintStore
 from lti_tool.sandbox.keys import SigningKey
+from lti_tool.sandbox.tool_keys import ToolKeys
 from lti_tool.sandbox.tools import RegistrationTokens, ToolClients
 
 _EXTENSION = "lti_sandbox"
@@ -25,6 +27,8 @@ class SandboxState:
     clock: Callable[[], float]
     clients: ToolClients
     registration_tokens: RegistrationTokens
+    book: GradeBook
+    tool_keys: ToolKeys
 
     def attach(self, app: Flask) -> None:
         """Make this state the one `sandbox_state()` returns inside `app`."""

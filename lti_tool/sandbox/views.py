@@ -9,8 +9,16 @@ from flask import Blueprint, abort, jsonify, render_template, request
 from werkzeug.wrappers import Response
 
 from lti_tool.sandbox.auth import validate_auth_request
-from lti_tool.sandbox.claims import build_launch_claims, sign_id_token
+from lti_tool.sandbox.claims import (
+    build_deep_linking_claims,
+    build_launch_claims,
+    sign_id_token,
+)
 from lti_tool.sandbox.config import sandbox_registration
+from lti_tool.sandbox.course_tools import (
+    deep_linking_settings,
+    link_line_item_url,
+)
 from lti_tool.sandbox.demo import (
     COURSES,
     PEOPLE,
@@ -70,7 +78,7 @@ def course_page(course_id: str) -> str:
 def launch(course_id: str, link_id: str) -> Response:
     """The course page that starts a launch by posting to the tool's login URL."""
     course = _course_or_404(course_id)
-    link = course.find_link(link_id) or abort(404)
+    link = sandbox_state().book.find_link(course.course_id, link_id) or abort(404)
     person = _person_from_query()
     has_storage = _choice("storage", {"1": True, "0": False}, "1")
     frame = _choice("frame", {"iframe": "iframe", "window": "window"}, "iframe")
@@ -125,10 +133,19 @@ def auth() -> Response:
     params = request.form if request.method == "POST" else request.args
     now = state.clock()
     accepted = validate_auth_request(
-        params, state.config, state.hints, now, state.clients
+        params, state.config, state.hints, now, state.clients, state.book.find_link
     )
 
-    claims = build_launch_claims(state.config, accepted, int(now))
+    if accepted.link is None:
+        settings = deep_linking_settings(accepted.hint.link_id)
+        claims = build_deep_linking_claims(state.config, accepted, int(now), settings)
+    else:
+        claims = build_launch_claims(
+            state.config,
+            accepted,
+            int(now),
+            line_item_url=link_line_item_url(accepted.course, accepted.link),
+        )
     fields = {"id_token": sign_id_token(claims, state.key), "state": accepted.state}
     # Canvas repeats the storage frame name on the final POST.
     if accepted.hint.has_storage:
@@ -137,9 +154,9 @@ def auth() -> Response:
     logger.info(
         "launch issued course_id=%s link_id=%s user=%s message_type=%s",
         accepted.course.course_id,
-        accepted.link.link_id,
+        accepted.link.link_id if accepted.link else "-",
         accepted.person.key,
-        "LtiResourceLinkRequest",
+        accepted.hint.message_type,
     )
     page = render_template(
         "form_post.html", action=accepted.redirect_uri, fields=fields

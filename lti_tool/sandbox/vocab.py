@@ -7,6 +7,9 @@ from enum import StrEnum
 LTI_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 AGS_ENDPOINT_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+DEEP_LINKING_SETTINGS_CLAIM = (
+    "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
+)
 COURSE_OFFERING = "http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"
 
 
