@@ -10,10 +10,12 @@ def register_blueprints(app: Flask) -> None:
     from lti_tool.web import (
         admin,
         certificates,
+        deep_linking,
         errors,
         lti,
         program,
         registration,
+        roster,
         study,
     )
     from lti_tool.web.work import bp as work_bp
@@ -23,6 +25,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(study.bp)
     certificates.register(app)
     app.register_blueprint(work_bp)
+    app.register_blueprint(deep_linking.bp)
+    app.register_blueprint(roster.bp)
     registration.register(app)
     admin.register(app)
     errors.register(app)

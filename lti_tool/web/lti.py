@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 from lti_tool import db
 from lti_tool.catalog import is_known_target
 from lti_tool.launches import record_launch
+from lti_tool.lti.claims import DEEP_LINKING_REQUEST
 from lti_tool.lti.errors import (
     BadToken,
     CookiesBlocked,
@@ -232,7 +233,9 @@ def _complete_launch(
         "cookie" if cookies_work else "platform_storage",
     )
 
-    response = redirect(url_for("program.home", ls=token), code=303)
+    deep_linking = launch.message_type == DEEP_LINKING_REQUEST
+    landing = "deep_linking.picker" if deep_linking else "program.home"
+    response = redirect(url_for(landing, ls=token), code=303)
     if cookies_work:
         set_frame_cookie(response, COOKIES_OK, "1", 30 * 24 * 3600)
     delete_frame_cookie(response, PROBE)

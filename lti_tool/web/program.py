@@ -52,7 +52,16 @@ def register_session_urls(app: Flask) -> None:
     @app.url_defaults
     def _add_session_token(endpoint: str, values: dict[str, Any]) -> None:
         if (
-            endpoint.startswith(("program.", "study.", "work.", "certificates."))
+            endpoint.startswith(
+                (
+                    "program.",
+                    "study.",
+                    "work.",
+                    "certificates.",
+                    "deep_linking.",
+                    "roster.",
+                )
+            )
             and "session_token" in g
         ):
             values.setdefault("ls", g.session_token)
