@@ -16,6 +16,7 @@ from lti_tool import create_app
 from lti_tool.db import make_engine, session_scope
 from lti_tool.registrations import RegistrationInput, save_registration
 from lti_tool.sandbox import SandboxConfig, create_sandbox_app, sandbox_registration
+from lti_tool.services.cli import start_dev_worker
 from lti_tool.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def serve_both(tool_port: int = TOOL_PORT, sandbox_port: int = SANDBOX_PORT) -> 
         "127.0.0.1", sandbox_port, create_sandbox_app(sandbox), threaded=True
     )
     threading.Thread(target=tool_server.serve_forever, daemon=True).start()
+    start_dev_worker(settings)
     print(
         f"\n  Tool:        {tool_url}\n"
         f"  Sandbox LMS: {sandbox.base_url}/   <- open this in your browser\n"

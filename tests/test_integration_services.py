@@ -453,11 +453,13 @@ def test_roster_lists_every_member_over_all_pages_with_progress(services, engine
     credit(services, engine, LEARNER.sub, PSS_MODULE_ID, 45)
     coordinator = Person(services, "coordinator")
     landing = coordinator.launch("pss-cohort", "pss-program")
+    home = coordinator.follow(landing)
 
     page = coordinator.get(
         services.tool_url + "/roster", params={"ls": _session_token(landing)}
     )
 
+    assert f'href="/roster?ls={_session_token(landing)}"' in home.text
     assert page.status_code == 200, page.text
     for number in range(1, services.sandbox.roster_size + 1):
         assert f"Learner {number:04d}" in page.text
@@ -474,11 +476,13 @@ def test_roster_lists_every_member_over_all_pages_with_progress(services, engine
 def test_learner_cannot_see_the_roster(services):
     learner = Person(services, "learner")
     landing = learner.launch("pss-cohort", "pss-program")
+    home = learner.follow(landing)
 
     page = learner.get(
         services.tool_url + "/roster", params={"ls": _session_token(landing)}
     )
 
+    assert "/roster" not in home.text
     assert page.status_code == 403
 
 

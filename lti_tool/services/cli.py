@@ -34,6 +34,18 @@ def build_worker(settings: Settings, options: WorkerOptions) -> ScoreWorker:
     return ScoreWorker(engine, store, tokens, http, catalog, options)
 
 
+def start_dev_worker(settings: Settings) -> threading.Event:
+    """A worker thread beside `lti-tool dev`, so scores reach the sandbox."""
+    options = WorkerOptions(backoff_base_seconds=1.0, backoff_max_seconds=30.0)
+    score_worker = build_worker(settings, options)
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=score_worker.run, args=(stop,), name="score-worker", daemon=True
+    )
+    thread.start()
+    return stop
+
+
 @click.command()
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
 @click.option("--batch-size", default=50, show_default=True)
