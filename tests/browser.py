@@ -27,7 +27,21 @@ from playwright.sync_api import (
 )
 
 CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ("--no-sandbox", "--disable-background-networking")
+# --disable-site-isolation-trials keeps the tool's cross-site frame in the page's
+# renderer process. With site isolation on, the frame swaps processes on each
+# hop of the launch (tool, platform /auth, tool) and Playwright now and then
+# loses track of it under load: the page is served but the frame stays empty to
+# Playwright (about one launch in 15 to 30 here, once followed by a hang).
+# Cookie rules (third-party blocking, CHIPS partitions, per-site cookie settings)
+# are applied by the browser's network service from the frame tree's sites,
+# whatever process renders the frame, so they are the same either way. Do not
+# pass --disable-features: Playwright does not merge it, Chromium keeps only the
+# last one, and Playwright's own list would be dropped.
+LAUNCH_ARGS = (
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-site-isolation-trials",
+)
 # The longest any single wait may take, in milliseconds.
 WAIT_MS = 15_000
 
