@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -257,56 +257,48 @@ class ScoreWorker:
 
     def plan(self, claims: list[Claim]) -> tuple[list[Plan], dict[int, Delivery]]:
         """Ready-to-send plans, and the outcome of every claim that cannot be sent."""
-        outcomes: dict[int, Delivery] = {}
         with self._sessions() as session:
-            links = {
-                link.id: link
-                for link in session.scalars(
-                    select(ResourceLink).where(
-                        ResourceLink.id.in_({c.resource_link_pk for c in claims})
-                    )
-                )
-            }
-            subs = dict(
-                session.execute(
-                    select(User.id, User.sub).where(
-                        User.id.in_({c.user_id for c in claims})
-                    )
-                ).all()
-            )
-            routes: dict[int, Route | Delivery] = {}
-            ready: list[tuple[Claim, Route]] = []
-            for claim in claims:
-                link = links.get(claim.resource_link_pk)
-                if link is None or claim.user_id not in subs:
-                    outcomes[claim.id] = Delivery(
-                        ok=False, error="the link or the participant no longer exists"
-                    )
-                    continue
-                if link.id not in routes:
-                    routes[link.id] = self._route_or_outcome(session, link, claim)
-                route = routes[link.id]
-                if isinstance(route, Delivery):
-                    outcomes[claim.id] = route
-                else:
-                    ready.append((claim, route))
-            values = compute_scores(
-                session,
-                [
-                    (Participant(c.user_id, c.context_pk), route.target)
-                    for c, route in ready
-                ],
-            )
+            links, subs = _links_and_subs(session, claims)
+            ready, outcomes = self._routes(session, claims, links, subs)
+            wanted = [(_participant(claim), route.target) for claim, route in ready]
+            values = compute_scores(session, wanted)
         plans = [
             Plan(
                 claim,
                 subs[claim.user_id],
                 route,
-                values[(Participant(claim.user_id, claim.context_pk), route.target.id)],
+                values[(_participant(claim), route.target.id)],
             )
             for claim, route in ready
         ]
         return plans, outcomes
+
+    def _routes(
+        self,
+        session: Session,
+        claims: list[Claim],
+        links: dict[int, ResourceLink],
+        subs: dict[int, str],
+    ) -> tuple[list[tuple[Claim, Route]], dict[int, Delivery]]:
+        """Each claim's route, worked out once per link of the batch."""
+        routes: dict[int, Route | Delivery] = {}
+        ready: list[tuple[Claim, Route]] = []
+        outcomes: dict[int, Delivery] = {}
+        for claim in claims:
+            link = links.get(claim.resource_link_pk)
+            if link is None or claim.user_id not in subs:
+                outcomes[claim.id] = Delivery(
+                    ok=False, error="the link or the participant no longer exists"
+                )
+                continue
+            if link.id not in routes:
+                routes[link.id] = self._route_or_outcome(session, link, claim)
+            route = routes[link.id]
+            if isinstance(route, Delivery):
+                outcomes[claim.id] = route
+            else:
+                ready.append((claim, route))
+        return ready, outcomes
 
     def _route_or_outcome(
         self, session: Session, link: ResourceLink, claim: Claim
@@ -443,11 +435,7 @@ class ScoreWorker:
         pending = set(futures)
         # Slow platforms can outlast a lease: renew it for rows still in hand.
         while pending:
-            _, pending = wait(
-                pending,
-                timeout=self.options.lease_seconds / 3,
-                return_when=FIRST_COMPLETED,
-            )
+            _, pending = wait(pending, timeout=self.options.lease_seconds / 3)
             if pending:
                 self._renew([futures[f] for f in pending], lease)
         return {claim_id: future.result() for future, claim_id in futures.items()}
@@ -639,6 +627,21 @@ def _settle_statement() -> Any:
 
 
 _SETTLE = _settle_statement()
+
+
+def _participant(claim: Claim) -> Participant:
+    return Participant(claim.user_id, claim.context_pk)
+
+
+def _links_and_subs(
+    session: Session, claims: list[Claim]
+) -> tuple[dict[int, ResourceLink], dict[int, str]]:
+    """The batch's resource links by id and participants' platform ids (`sub`)."""
+    link_ids = {claim.resource_link_pk for claim in claims}
+    user_ids = {claim.user_id for claim in claims}
+    links = session.scalars(select(ResourceLink).where(ResourceLink.id.in_(link_ids)))
+    subs = session.execute(select(User.id, User.sub).where(User.id.in_(user_ids)))
+    return {link.id: link for link in links}, {id_: sub for id_, sub in subs}
 
 
 def _find_or_create(ags: AgsClient, endpoint: AgsEndpoint, spec: LineItemSpec) -> str:
