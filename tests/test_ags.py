@@ -191,6 +191,9 @@ def test_a_second_401_says_the_authorization_header_may_be_dropped(
     assert len(token_calls) == 2
     assert "Authorization header" in str(raised.value)
     assert raised.value.answer == "Missing access token"
+    assert raised.value.describe().endswith(
+        "Authorization header (HTTP 401: Missing access token)"
+    )
     assert not raised.value.is_transient
 
 

@@ -182,5 +182,6 @@ def test_a_roster_the_platform_refuses_says_why(client: ServiceClient) -> None:
             fetch_members(client, MOODLE_ROSTER)
 
     assert raised.value.describe() == (
-        "HTTP 400: invalid_scope: contextmembership.readonly not granted"
+        "the platform refused an access token "
+        "(HTTP 400: invalid_scope: contextmembership.readonly not granted)"
     )

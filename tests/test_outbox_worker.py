@@ -466,7 +466,8 @@ def test_a_refusal_is_kept_with_the_platform_answer_without_the_token(
 
     row = course.program_row()
     assert (row.state, row.last_status) == ("failed", 422)
-    assert row.last_error.startswith("HTTP 422: User not found in course")
+    assert row.last_error.startswith("the grade service refused the request")
+    assert "(HTTP 422: User not found in course" in row.last_error
     assert "secret-token" not in row.last_error
 
 

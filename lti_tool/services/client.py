@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 # Bounds a roster or line-item listing that pages forever (or in a loop).
 MAX_PAGES = 500
+SERVICE_NAMES = {"ags": "grade service", "nrps": "roster service"}
 
 _LINK_PART = re.compile(r"<([^>]*)>\s*((?:;[^,<]*)*)")
 _REL = re.compile(r""";\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,"]+))""", re.IGNORECASE)
@@ -55,6 +56,7 @@ class ServiceClient:
         self.account = account
         self.scopes = tuple(sorted(set(scopes)))
         self._service = service
+        self._name = SERVICE_NAMES.get(service, service)
 
     def request(
         self,
@@ -86,7 +88,9 @@ class ServiceClient:
                     "may be dropping the Authorization header",
                 )
         if not response.ok:
-            raise self._failure(response, token, f"{self._service} request refused")
+            raise self._failure(
+                response, token, f"the {self._name} refused the request"
+            )
         return response
 
     def pages(self, url: str, *, accept: str) -> Iterator[requests.Response]:
@@ -111,7 +115,7 @@ class ServiceClient:
         try:
             return self._http.request(method, url, headers=headers, **kwargs)
         except requests.RequestException as error:
-            failure = from_exception(error, url, f"{self._service} request failed")
+            failure = from_exception(error, url, f"the {self._name} failed")
             self._log(failure)
             raise failure from None
 

@@ -48,7 +48,8 @@ class PlatformServiceError(Exception):
         """One line for a coordinator: what happened and what the platform said."""
         if self.status is None:
             return str(self)
-        return f"HTTP {self.status}: {self.answer or self}"
+        answer = f": {self.answer}" if self.answer else ""
+        return f"{self} (HTTP {self.status}{answer})"
 
 
 def from_response(

@@ -113,4 +113,4 @@ def _platform_members(visit: Visit) -> tuple[list[Member] | None, str | None]:
     try:
         return fetch_members(client, str(url)), None
     except PlatformServiceError as failure:
-        return None, f"The roster could not be read ({failure.describe()})."
+        return None, f"The roster could not be read: {failure.describe()}."
