@@ -29,6 +29,7 @@ from tests.services_helpers import fixture
 
 DL_SETTINGS = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
 CONTENT_ITEMS = "https://purl.imsglobal.org/spec/lti-dl/claim/content_items"
+MESSAGE = "https://purl.imsglobal.org/spec/lti-dl/claim/msg"
 BASE_URL = "https://training.example.org"
 MOODLE = fixture("moodle-4.5/launch-deep-linking-request.json")["payload"][DL_SETTINGS]
 CANVAS = fixture("canvas/launch-deep-linking-request.json")["claims"][DL_SETTINGS]
@@ -140,6 +141,26 @@ def test_answer_is_signed_with_our_current_key_and_names_each_target_twice(
     assert module["url"] == f"{BASE_URL}/lti/launch?target=pss/{PSS_MODULE_ID}"
     assert module["lineItem"]["resourceId"] == f"pss/{PSS_MODULE_ID}"
     assert module["lineItem"]["scoreMaximum"] == chosen[1].planned_hours
+    assert claims[MESSAGE] == (
+        "Added Medi-Cal Peer Support Specialist Training, " + chosen[1].title
+    )
+
+
+def test_the_message_for_many_items_stays_short(catalog: Any, ring: KeyRing) -> None:
+    settings = DeepLinkingSettings.from_claim(MOODLE)
+    assert settings is not None
+    program = catalog.program("pss")
+    every_module = [target(catalog, f"pss/{m.id}") for m in program.modules]
+
+    claims = verified(
+        ring,
+        response_jwt(
+            registration(), "1", settings, every_module, ring.current(), BASE_URL
+        ),
+    )
+
+    assert len(claims[CONTENT_ITEMS]) == len(program.modules)
+    assert 0 < len(claims[MESSAGE]) <= 200
 
 
 def test_the_platforms_data_comes_back_unchanged(catalog: Any, ring: KeyRing) -> None:

@@ -28,6 +28,8 @@ from lti_tool.services.targets import Target
 RESOURCE_LINK_TYPE = "ltiResourceLink"
 DATA_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/data"
 MESSAGE_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/msg"
+# Platforms show the message in a banner; a whole program's modules would not fit.
+MESSAGE_LIMIT = 200
 
 
 def _flag(value: Any) -> bool:
@@ -122,7 +124,8 @@ def response_jwt(
     if not settings.has_data:
         del message[DATA_CLAIM]
     if targets:
-        message[MESSAGE_CLAIM] = f"Added {', '.join(t.title for t in targets)}"
+        titles = ", ".join(target.title for target in targets)
+        message[MESSAGE_CLAIM] = f"Added {titles}"[:MESSAGE_LIMIT]
     return jwt.encode(
         message, key.private_pem, algorithm="RS256", headers={"kid": key.kid}
     )
