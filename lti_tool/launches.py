@@ -7,7 +7,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -184,23 +184,23 @@ def token_digest(token: str) -> str:
 
 def restore_visit(session: Session, token: str) -> Visit:
     """The visit a session token stands for; SessionExpired when gone or stale."""
-    launch_session = session.get(LaunchSession, token_digest(token)) if token else None
-    if launch_session is None:
+    if not token:
         raise SessionExpired("no such session")
+    # One round trip: every page and every heartbeat starts here.
+    query = (
+        select(LaunchSession, User, Context, ResourceLink)
+        .join(User, User.id == LaunchSession.user_id)
+        .join(Context, Context.id == LaunchSession.context_pk)
+        .outerjoin(ResourceLink, ResourceLink.id == LaunchSession.resource_link_pk)
+        .where(LaunchSession.id == token_digest(token))
+    )
+    row = session.execute(query).first()
+    if row is None:
+        raise SessionExpired("no such session")
+    launch_session, user, context, link = row
     expires_at = launch_session.expires_at
     if expires_at.tzinfo is None:
-        from datetime import UTC
-
         expires_at = expires_at.replace(tzinfo=UTC)
     if expires_at <= utcnow():
         raise SessionExpired("the session has expired")
-    user = session.get(User, launch_session.user_id)
-    context = session.get(Context, launch_session.context_pk)
-    link = (
-        session.get(ResourceLink, launch_session.resource_link_pk)
-        if launch_session.resource_link_pk
-        else None
-    )
-    if user is None or context is None:
-        raise SessionExpired("the session's user or course is gone")
     return Visit(launch_session, user, context, link)

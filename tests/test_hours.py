@@ -198,16 +198,39 @@ def test_daily_cap_limits_online_credit_and_resumes_next_day(session, who):
     )
     assert ledger_minutes(session, who) == 20
 
+    # The next day, the first new minute of study credits the backlog, up to the cap.
     next_day = NOON + timedelta(days=1)
     record_heartbeats(
         session,
         rules,
         who,
         program,
-        beats("read", 1, start=next_day, first_seq=80),
+        beats("read", 2, start=next_day, first_seq=80),
         now=next_day + timedelta(minutes=5),
     )
-    assert ledger_minutes(session, who) == 40
+    assert ledger_minutes(session, who) == 40  # 41 earned, capped at 20 a day
+
+
+def test_heartbeat_without_a_new_minute_does_not_sum_the_ledger(session, who, engine):
+    program = tiny_program()
+    later = NOON + timedelta(hours=1)
+    record_heartbeats(session, RULES, who, program, beats("read", 2), now=later)
+    statements: list[str] = []
+
+    from sqlalchemy import event
+
+    def seen(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        one_more = beats("read", 1, start=NOON + timedelta(seconds=60), first_seq=2)
+        record_heartbeats(session, RULES, who, program, one_more, now=later)
+        session.flush()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert statements, "the heartbeat was not written"
+    assert not [s for s in statements if "sum(" in s.lower()]
 
 
 def test_daily_cap_does_not_limit_field_hours(session, who):

@@ -161,6 +161,7 @@ def record_heartbeats(
     result = HeartbeatResult()
     clock = _clock(session, who.user_id)
     touched: dict[str, ActivityProgress] = {}
+    seconds_before: dict[str, int] = {}
 
     for beat in sorted(beats, key=lambda b: (b.at, b.page_id, b.sequence)):
         activity = program.find_activity(beat.activity_id)
@@ -170,6 +171,7 @@ def record_heartbeats(
             session, who, program.id, activity.id
         )
         touched[activity.id] = progress
+        seconds_before.setdefault(activity.id, progress.active_seconds or 0)
         if _apply(progress, clock, rules, beat, now):
             result.accepted += 1
         else:
@@ -179,7 +181,14 @@ def record_heartbeats(
         activity = program.find_activity(activity_id)
         assert activity is not None
         result.credited_minutes += credit_tracked_study(
-            session, rules, who, program, activity, progress, now=now
+            session,
+            rules,
+            who,
+            program,
+            activity,
+            progress,
+            now=now,
+            seconds_before=seconds_before[activity_id],
         )
     return result
 
@@ -248,15 +257,23 @@ def credit_tracked_study(
     progress: ActivityProgress,
     *,
     now: datetime,
+    seconds_before: int | None = None,
 ) -> int:
     """Credit readings by active time, videos once 90% is watched."""
     if activity.kind not in TRACKED_KINDS:
         return 0
-    already = credited_minutes(session, who, program.id, activity.id)
     if activity.kind == "video" and activity.media:
         return _credit_video(session, rules, who, program, activity, progress, now)
 
     # A reading, or a video whose footage is not there yet (read as a transcript).
+    # Credit moves in whole minutes: without a new one there is nothing to add, and
+    # the ledger is not summed (this runs on every heartbeat).
+    if (
+        seconds_before is not None
+        and seconds_before // 60 == progress.active_seconds // 60
+    ):
+        return 0
+    already = credited_minutes(session, who, program.id, activity.id)
     earned = min(activity.minutes, progress.active_seconds // 60)
     if (
         earned >= activity.minutes * rules.reading_complete_share
