@@ -176,3 +176,30 @@ def test_paging_stops_at_the_page_limit(client: ServiceClient) -> None:
         pages = len(mock.calls) - 1
 
     assert pages == MAX_PAGES
+
+
+def test_a_roster_answer_without_members_is_an_error(client: ServiceClient) -> None:
+    with responses.RequestsMock() as mock:
+        token_answer(mock)
+        mock.get(MOODLE_ROSTER, json={"id": MOODLE_ROSTER})
+        with pytest.raises(PlatformServiceError, match="no members"):
+            fetch_members(client, MOODLE_ROSTER)
+
+
+def test_a_roster_the_platform_refuses_says_why(client: ServiceClient) -> None:
+    with responses.RequestsMock() as mock:
+        mock.post(
+            TOKEN_URL,
+            status=400,
+            json={
+                "error": "invalid_scope",
+                "error_description": "contextmembership.readonly not granted",
+            },
+        )
+        with pytest.raises(PlatformServiceError) as raised:
+            fetch_members(client, MOODLE_ROSTER)
+
+    assert raised.value.describe() == (
+        "the platform refused an access token "
+        "(HTTP 400: invalid_scope: contextmembership.readonly not granted)"
+    )
