@@ -453,3 +453,25 @@ def test_concurrent_credits_never_exceed_planned_time(engine, who):
     with Session(engine) as check:
         total = check.scalar(select(func.sum(HoursEntry.minutes)))
     assert total == 30
+
+
+def test_accepted_reflection_is_credited_even_after_a_full_study_day(session, who):
+    rules = CreditRules(daily_cap_minutes=10)
+    program = tiny_program()
+    reading = program.find_activity("read")
+    credit_activity(
+        session, rules, who, program, reading, 10, Source.TRACKED_STUDY, now=NOON
+    )
+
+    reflection = program.find_activity("reflect")
+    credited = credit_activity(
+        session,
+        rules,
+        who,
+        program,
+        reflection,
+        30,
+        Source.REFLECTION_ACCEPTED,
+        now=NOON,
+    )
+    assert credited == 30

@@ -21,11 +21,11 @@ class Source(StrEnum):
     MANUAL_CORRECTION = "manual_correction"
 
 
-# Online study is what the daily cap limits (the NAADAC norm for online courses);
-# hours a person verified – attendance, field hours, the paper – are not capped.
-DAILY_CAPPED_SOURCES = frozenset(
-    {Source.TRACKED_STUDY, Source.REFLECTION_ACCEPTED, Source.KNOWLEDGE_CHECK_PASSED}
-)
+# Study the participant does alone is what the daily cap limits (the NAADAC norm
+# for online courses). Hours a person verified – an accepted reflection, attendance,
+# field hours, the paper – are not capped: they are credited on the reviewer's day,
+# and a cap there would lose them.
+DAILY_CAPPED_SOURCES = frozenset({Source.TRACKED_STUDY, Source.KNOWLEDGE_CHECK_PASSED})
 
 
 @dataclass(frozen=True)
