@@ -11,7 +11,8 @@ from datetime import UTC, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_tool.lti import claims
@@ -44,11 +45,27 @@ class Visit:
         return self.role in (ToolRole.COORDINATOR, ToolRole.ADMIN)
 
 
-def _upsert(session: Session, model: type, keys: dict[str, Any]) -> Any:
-    row = session.scalars(select(model).filter_by(**keys)).first()
-    if row is None:
-        row = model(**keys)
-        session.add(row)
+def _upsert(
+    session: Session,
+    model: type,
+    keys: dict[str, Any],
+    defaults: dict[str, Any] | None = None,
+) -> Any:
+    """The row with these unique keys, created if missing – safe under races.
+
+    A whole cohort opening a new course at once sends many first launches into
+    the same context: the loser of an insert race re-reads the winner's row.
+    """
+    query: Select[Any] = select(model).filter_by(**keys)
+    row = session.scalars(query).first()
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():
+            row = model(**keys, **(defaults or {}))
+            session.add(row)
+    except IntegrityError:
+        row = session.scalars(query).one()
     return row
 
 
@@ -143,7 +160,10 @@ def record_launch(
     role = tool_role(launch.claim(claims.ROLES) or [])
 
     membership: Membership = _upsert(
-        session, Membership, {"user_id": user.id, "context_pk": context.id}
+        session,
+        Membership,
+        {"user_id": user.id, "context_pk": context.id},
+        {"role": role.value},
     )
     now = utcnow()
     membership.role = role.value

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from lti_tool.models import Context, LaunchFailure, LaunchSession, Membership, User
+from tests.conftest import Launcher
 from tests.platform import INSTRUCTOR, LTI, SigningPlatform
 
 
@@ -396,3 +397,28 @@ def test_login_pages_are_html(launcher, platform):
     )
     assert probe.mimetype == "text/html"
     assert storage.mimetype == "text/html"
+
+
+def test_concurrent_first_launches_into_one_course_all_succeed(launcher, app, engine):
+    import threading
+
+    logins = []
+    for _ in range(6):
+        client = app.test_client()
+        launcher_for = Launcher(client, launcher.platform)
+        logins.append((launcher_for, launcher_for.login()))
+    statuses: list[int] = []
+    barrier = threading.Barrier(len(logins))
+
+    def launch(own: Launcher, login) -> None:  # type: ignore[no-untyped-def]
+        token = own.platform.sign(own.platform.claims(login.nonce))
+        barrier.wait()
+        statuses.append(own.launch(token, login.state).status_code)
+
+    threads = [threading.Thread(target=launch, args=pair) for pair in logins]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [303] * 6
+    assert _count(engine, Context) == 1

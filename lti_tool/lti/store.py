@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import redis
-from sqlalchemy import Engine, delete, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from lti_tool.models import StoreEntry
 from lti_tool.models.base import utcnow
@@ -47,14 +47,31 @@ class DatabaseStore:
         if random.randrange(self._sweep_every) == 0:
             self.purge_expired()
 
+    def _upsert(self, key: str, value: str, ttl: int, only_if_expired: bool) -> bool:
+        """INSERT … ON CONFLICT: one atomic statement on SQLite and PostgreSQL."""
+        now = utcnow()
+        insert_ = (
+            postgresql.insert
+            if self._engine.dialect.name == "postgresql"
+            else sqlite.insert
+        )
+        expires_at = now + timedelta(seconds=ttl)
+        statement = (
+            insert_(StoreEntry)
+            .values(key=key, value=value, expires_at=expires_at)
+            .on_conflict_do_update(
+                index_elements=[StoreEntry.key],
+                set_={"value": value, "expires_at": expires_at},
+                where=(StoreEntry.expires_at <= now) if only_if_expired else None,
+            )
+            .returning(StoreEntry.key)
+        )
+        with self._engine.begin() as connection:
+            return connection.execute(statement).first() is not None
+
     def put(self, key: str, value: str, ttl: int) -> None:
         self._maybe_sweep()
-        expires_at = utcnow() + timedelta(seconds=ttl)
-        with self._engine.begin() as connection:
-            connection.execute(delete(StoreEntry).where(StoreEntry.key == key))
-            connection.execute(
-                insert(StoreEntry).values(key=key, value=value, expires_at=expires_at)
-            )
+        self._upsert(key, value, ttl, only_if_expired=False)
 
     def get(self, key: str) -> str | None:
         query = select(StoreEntry.value).where(
@@ -79,23 +96,8 @@ class DatabaseStore:
 
     def add(self, key: str, value: str, ttl: int) -> bool:
         self._maybe_sweep()
-        now = utcnow()
-        with self._engine.begin() as connection:
-            connection.execute(
-                delete(StoreEntry).where(
-                    StoreEntry.key == key, StoreEntry.expires_at <= now
-                )
-            )
-        try:
-            with self._engine.begin() as connection:
-                connection.execute(
-                    insert(StoreEntry).values(
-                        key=key, value=value, expires_at=now + timedelta(seconds=ttl)
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
+        # A row comes back when inserted or when an expired entry was replaced.
+        return self._upsert(key, value, ttl, only_if_expired=True)
 
     def purge_expired(self) -> int:
         """Delete expired entries; returns how many went."""
