@@ -247,7 +247,9 @@ class Replayer:
     def land(self, platform: ReplayPlatform, captured: Captured, **kw: Any) -> str:
         response = self.launch(platform, captured, **kw)
         assert response.status_code == 303, response.text
-        assert response.headers["Location"].startswith("/program?ls=")
+        assert response.headers["Location"].startswith(
+            ("/program?ls=", "/deep-linking?ls=")
+        )
         page = self.client.get(response.headers["Location"])
         assert page.status_code == 200, page.text
         return page.get_data(as_text=True)
