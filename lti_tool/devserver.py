@@ -44,6 +44,8 @@ def serve_both(tool_port: int = TOOL_PORT, sandbox_port: int = SANDBOX_PORT) -> 
         "base_url": tool_url,
         "sandbox_enabled": True,
         "registration_allow_private": True,
+        # Trying the tool out means launching right after registering it.
+        "registration_auto_enable": True,
     }
     settings = load_settings(overrides)
     register_sandbox(settings.database_url, sandbox)

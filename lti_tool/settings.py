@@ -41,6 +41,9 @@ class Settings:
     # Loopback, private and reserved addresses are refused unless this is set
     # (the sandbox LMS in development, an LMS on an intranet).
     registration_allow_private: bool = False
+    # Dynamically registered platforms wait for a tool administrator to enable
+    # them, because anyone can open /lti/register; `lti-tool dev` sets this.
+    registration_auto_enable: bool = False
     sandbox_enabled: bool = False
     sandbox_url: str = "http://127.0.0.1:8001"
     log_level: str = "INFO"

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import responses
 from click.testing import CliRunner
 from flask import Flask, g, render_template_string
 from flask.testing import FlaskClient
@@ -278,6 +279,54 @@ def test_disabling_keeps_history_and_refuses_launches(
 
     browser.submit(page, f"{page}/enabled", enabled="1")
     assert launcher.launch_as().status_code == 303
+
+
+def test_a_dynamic_registration_waits_until_a_tool_admin_enables_it(
+    app, client, account, engine
+):
+    platform = SigningPlatform()
+    stub_resolver(app, {"lms.example.edu": PUBLIC_ADDRESS})
+    configuration_url = platform.issuer + "/openid-configuration"
+    configuration = {
+        "issuer": platform.issuer,
+        "authorization_endpoint": platform.auth_login_url,
+        "token_endpoint": platform.auth_token_url,
+        "jwks_uri": platform.key_set_url,
+        "registration_endpoint": platform.issuer + "/register",
+    }
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(configuration_url, json=configuration)
+        mock.post(
+            configuration["registration_endpoint"],
+            json={
+                "client_id": platform.client_id,
+                "deployment_id": platform.deployment_id,
+            },
+        )
+        mock.get(platform.key_set_url, json=platform.jwks())
+        done = client.get(
+            "/lti/register", query_string={"openid_configuration": configuration_url}
+        )
+        assert done.status_code == 200, done.text
+        assert "pending approval by a tool administrator" in done.text
+
+        refused = client.post("/lti/login", data=login_params(platform))
+        assert refused.status_code == 400
+        assert "platform_disabled" in refused.text
+
+        browser = AdminBrowser(client)
+        browser.sign_in()
+        target = registration_id(engine, platform.issuer)
+        page = f"/admin/registrations/{target}"
+        assert "Enable this registration" in browser.get(page).text
+        enabled = browser.submit(page, f"{page}/enabled", enabled="1")
+        assert enabled.status_code == 302
+
+        assert Launcher(client, platform).launch_as().status_code == 303
+    with Session(engine) as session:
+        registration = session.get(Registration, target)
+        assert registration is not None
+        assert (registration.source, registration.is_enabled) == ("dynamic", True)
 
 
 def login_params(platform: SigningPlatform) -> dict[str, str]:

@@ -244,6 +244,8 @@ def test_moodle_gets_a_registration_it_accepts_and_the_answer_is_stored(
     assert registration.key_set_url == "http://127.0.0.1:8081/mod/lti/certs.php"
     assert registration.auth_audience is None
     assert (registration.source, registration.product_family) == ("dynamic", "moodle")
+    # Anyone can open /lti/register: a tool administrator approves first.
+    assert registration.is_enabled is False
     with Session(engine) as session:
         deployments = session.scalars(select(Deployment.deployment_id)).all()
     assert deployments == ["3"]
@@ -261,6 +263,7 @@ def test_moodle_closing_page_says_the_tool_is_pending_and_closes_the_dialog(
     page = response.text
 
     assert "pending" in page and "Manage tools" in page
+    assert "pending approval by a tool administrator" in page
     assert "GiQONXuaiDrtRbR" in page
     assert "/static/js/registration-close.js" in page
     assert "data-lti-close" in page
@@ -378,7 +381,8 @@ def test_canvas_answer_is_stored_with_its_top_level_deployment(
     with Session(engine) as session:
         (deployment,) = session.scalars(select(Deployment)).all()
     assert deployment.deployment_id == CANVAS_ANSWER["body"]["deployment_id"]
-    assert "pending" not in response.text
+    assert "One more step in Moodle" not in response.text
+    assert "pending approval by a tool administrator" in response.text
     assert "Canvas now shows you" in response.text
 
 
@@ -400,16 +404,125 @@ def test_a_platform_that_lists_messages_as_strings_gets_both_messages() -> None:
     assert body[TOOL_CONFIGURATION]["domain"] == "training.example.org"
 
 
-def test_registering_the_same_client_again_updates_it(make_app, platform_http, engine):
+def test_registering_the_same_client_again_is_refused_and_changes_nothing(
+    make_app, platform_http, engine
+):
     app = make_app(registration_allow_private=True)
     moodle_http(platform_http)
     start_registration(app.test_client(), MOODLE_CONFIGURATION_URL, MOODLE_TOKEN)
+    (before,) = registrations(engine)
 
     response = start_registration(app.test_client(), MOODLE_CONFIGURATION_URL, "t2")
 
-    assert response.status_code == 200
-    assert len(registrations(engine)) == 1
+    assert response.status_code == 409, response.text
+    assert "Reason code: already_registered" in response.text
+    assert "admin view" in response.text
+    (after,) = registrations(engine)
+    assert (after.id, after.auth_login_url, after.key_set_url) == (
+        before.id,
+        before.auth_login_url,
+        before.key_set_url,
+    )
     assert count(engine, Deployment) == 1
+
+
+def test_a_platform_answering_with_a_known_client_id_cannot_take_it_over(
+    make_app, platform_http, engine
+):
+    # The pen test's hijack: one JSON file on the school's LMS site names the
+    # attacker's endpoints, and "registration" answers with the school's client.
+    with Session(engine) as session:
+        session.add(
+            Registration(
+                issuer="https://lms.example.edu",
+                client_id="school-client",
+                auth_login_url="https://lms.example.edu/auth",
+                auth_token_url="https://lms.example.edu/token",
+                key_set_url="https://lms.example.edu/certs",
+            )
+        )
+        session.commit()
+    app = make_app({"lms.example.edu": PUBLIC_ADDRESS})
+    url = "https://lms.example.edu/uploads/evil.json"
+    configuration = {
+        **MOODLE["openid_configuration"],
+        "issuer": "https://lms.example.edu",
+        "authorization_endpoint": "https://lms.example.edu/auth",
+        "token_endpoint": "https://lms.example.edu/token",
+        # Even on the school's own host, a known client_id changes nothing.
+        "jwks_uri": "https://lms.example.edu/uploads/attacker-keys.json",
+        "registration_endpoint": "https://lms.example.edu/uploads/register.json",
+    }
+    platform_http.get(url, json=configuration)
+    platform_http.post(
+        configuration["registration_endpoint"], json={"client_id": "school-client"}
+    )
+
+    response = start_registration(app.test_client(), url)
+
+    assert response.status_code == 409, response.text
+    assert "Reason code: already_registered" in response.text
+    (registration,) = registrations(engine)
+    assert registration.key_set_url == "https://lms.example.edu/certs"
+    assert registration.auth_login_url == "https://lms.example.edu/auth"
+    assert registration.source == "manual" and registration.is_enabled
+    assert count(engine, Deployment) == 0
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["registration_endpoint", "jwks_uri", "token_endpoint", "authorization_endpoint"],
+)
+def test_endpoints_on_a_foreign_host_are_refused_and_nothing_stored(
+    make_app, platform_http, engine, endpoint
+):
+    app = make_app(
+        {"lms.example.edu": PUBLIC_ADDRESS, "attacker.example": PUBLIC_ADDRESS}
+    )
+    url = "https://lms.example.edu/uploads/evil.json"
+    configuration = {
+        **MOODLE["openid_configuration"],
+        "issuer": "https://lms.example.edu",
+        "authorization_endpoint": "https://lms.example.edu/auth",
+        "token_endpoint": "https://lms.example.edu/token",
+        "jwks_uri": "https://lms.example.edu/certs",
+        "registration_endpoint": "https://lms.example.edu/register",
+    }
+    configuration[endpoint] = "https://attacker.example/" + endpoint
+    platform_http.get(url, json=configuration)
+
+    response = start_registration(app.test_client(), url, "token")
+
+    assert_refused(response, "url_refused", engine, 400)
+    assert "attacker.example" in response.text
+    # Only the configuration was read; nothing was posted anywhere.
+    assert [call.request.method for call in platform_http.calls] == ["GET"]
+
+
+def test_allowed_hosts_may_name_an_lms_with_endpoints_on_another_host(
+    make_app, platform_http, engine
+):
+    app = make_app(
+        {"lms.example.edu": PUBLIC_ADDRESS, "sso.example.edu": PUBLIC_ADDRESS},
+        registration_allowed_hosts="lms.example.edu, sso.example.edu",
+    )
+    url = "https://lms.example.edu/openid-configuration"
+    configuration = {
+        **MOODLE["openid_configuration"],
+        "issuer": "https://lms.example.edu",
+        "authorization_endpoint": "https://sso.example.edu/auth",
+        "token_endpoint": "https://sso.example.edu/token",
+        "jwks_uri": "https://sso.example.edu/certs",
+        "registration_endpoint": "https://lms.example.edu/register",
+    }
+    platform_http.get(url, json=configuration)
+    platform_http.post(configuration["registration_endpoint"], json={"client_id": "c1"})
+
+    response = start_registration(app.test_client(), url, "token")
+
+    assert response.status_code == 200, response.text
+    (registration,) = registrations(engine)
+    assert registration.key_set_url == "https://sso.example.edu/certs"
 
 
 # Refusals: a clear page, nothing stored, no request where none may be made
@@ -741,7 +854,11 @@ def test_sandbox_registers_the_tool_dynamically_then_launches_it(
     database_url, keys_dir, tmp_path, engine
 ):
     with live_tool_and_sandbox(
-        database_url, keys_dir, tmp_path, registration_allow_private=True
+        database_url,
+        keys_dir,
+        tmp_path,
+        registration_allow_private=True,
+        registration_auto_enable=True,
     ) as live:
         client = browser()
         dialog = client.get(
@@ -841,7 +958,11 @@ def test_in_a_browser_the_closing_page_closes_the_sandbox_dialog(
     database_url, keys_dir, tmp_path, engine, chromium
 ):
     with live_tool_and_sandbox(
-        database_url, keys_dir, tmp_path, registration_allow_private=True
+        database_url,
+        keys_dir,
+        tmp_path,
+        registration_allow_private=True,
+        registration_auto_enable=True,
     ) as live:
         page = chromium.new_page()
         query = urlencode({"registration_url": live.tool_url + "/lti/register"})

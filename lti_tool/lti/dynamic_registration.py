@@ -18,10 +18,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lti_tool.lti.outbound import OutboundPolicy, UnsafeUrl
+from lti_tool.lti.outbound import OutboundPolicy, UnsafeUrl, host_matches
 from lti_tool.lti.registration_errors import (
+    AlreadyRegistered,
     AnswerInvalid,
     ConfigurationInvalid,
     ConfigurationUnavailable,
@@ -33,7 +35,11 @@ from lti_tool.lti.registration_errors import (
     UrlRefused,
 )
 from lti_tool.models import Registration
-from lti_tool.registrations import RegistrationInput, save_registration
+from lti_tool.registrations import (
+    RegistrationInput,
+    find_registration,
+    save_registration,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +72,9 @@ CANVAS_CLOUD_ISSUERS = frozenset(
         "https://canvas.test.instructure.com",
     }
 )
+# Canvas cloud serves authorisation, tokens and keys from Instructure's SSO host
+# and registrations from each school's domain, never from the issuer's own host.
+CANVAS_ENDPOINT_HOSTS = ("sso.canvaslms.com", "*.instructure.com")
 MAX_ANSWER_BYTES = 1_000_000
 
 
@@ -200,6 +209,41 @@ def check_issuer(issuer: str, configuration_url: str) -> None:
         f"issuer host {urlsplit(issuer).netloc or '(none)'} differs from "
         f"configuration host {urlsplit(configuration_url).netloc}"
     )
+
+
+def endpoint_host_patterns(
+    issuer: str, allowed_hosts: tuple[str, ...] = ()
+) -> tuple[str, ...]:
+    """The hosts a platform's endpoints may be on: the issuer's, allowed, Canvas's."""
+    patterns = [(urlsplit(issuer).hostname or "").lower(), *allowed_hosts]
+    if issuer in CANVAS_CLOUD_ISSUERS:
+        patterns.extend(CANVAS_ENDPOINT_HOSTS)
+    return tuple(pattern for pattern in patterns if pattern)
+
+
+def check_endpoint_hosts(
+    platform: PlatformConfiguration, allowed_hosts: tuple[str, ...] = ()
+) -> None:
+    """UrlRefused unless every endpoint is on the platform's own (or allowed) host.
+
+    Anyone who can place one JSON file on a school's LMS site passes the issuer
+    check; without this the file could name the attacker's registration endpoint
+    and keys, and launches would then be signed by the attacker.
+    """
+    patterns = endpoint_host_patterns(platform.issuer, allowed_hosts)
+    endpoints = (
+        ("registration endpoint", platform.registration_endpoint),
+        ("authorization endpoint", platform.authorization_endpoint),
+        ("token endpoint", platform.token_endpoint),
+        ("key set (jwks_uri)", platform.jwks_uri),
+    )
+    for label, url in endpoints:
+        host = (urlsplit(url).hostname or "").lower()
+        if not host or not any(host_matches(host, p) for p in patterns):
+            raise UrlRefused(
+                f"the {label} is on {host or '(no host)'}, which is neither the "
+                f"LMS's own host nor an allowed one"
+            )
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -347,6 +391,7 @@ class RegistrationClient:
             )
         platform = PlatformConfiguration.parse(_json(text, ConfigurationInvalid))
         check_issuer(platform.issuer, configuration_url)
+        check_endpoint_hosts(platform, self._policy.allowed_hosts)
 
         self._check(platform.registration_endpoint)
         # Fetched later by the launch and grade code, so no internal addresses.
@@ -434,27 +479,51 @@ def _read_answer(
 
 
 def save_dynamic_registration(
-    session: Session, outcome: RegistrationOutcome
+    session: Session, outcome: RegistrationOutcome, *, enabled: bool = False
 ) -> Registration:
-    """Store the registration and its deployment; the caller commits once."""
+    """Store a new registration and its deployment; the caller commits once.
+
+    An existing (issuer, client_id) is never changed: whoever opens
+    /lti/register is not authenticated, and a platform answering with a known
+    client_id would otherwise replace its login and key URLs. A new
+    registration stays disabled until a tool administrator enables it, unless
+    `enabled` (the `registration_auto_enable` setting).
+    """
     platform = outcome.platform
-    registration = save_registration(
-        session,
-        RegistrationInput(
-            issuer=platform.issuer,
-            client_id=outcome.client_id,
-            auth_login_url=platform.authorization_endpoint,
-            auth_token_url=platform.token_endpoint,
-            key_set_url=platform.jwks_uri,
-            deployment_ids=(outcome.deployment_id,) if outcome.deployment_id else (),
-            name=platform.display_name,
-            auth_audience=_token_audience(platform),
-        ),
-    )
-    registration.source = "dynamic"
-    registration.product_family = platform.product_family
-    session.flush()
+    if find_registration(session, platform.issuer, outcome.client_id) is not None:
+        raise AlreadyRegistered(_already_registered(outcome))
+    try:
+        registration = save_registration(
+            session,
+            RegistrationInput(
+                issuer=platform.issuer,
+                client_id=outcome.client_id,
+                auth_login_url=platform.authorization_endpoint,
+                auth_token_url=platform.token_endpoint,
+                key_set_url=platform.jwks_uri,
+                deployment_ids=(outcome.deployment_id,)
+                if outcome.deployment_id
+                else (),
+                name=platform.display_name,
+                auth_audience=_token_audience(platform),
+            ),
+        )
+        registration.source = "dynamic"
+        registration.product_family = platform.product_family
+        registration.is_enabled = enabled
+        session.flush()
+    except IntegrityError:
+        # Another registration of the same client committed in between.
+        session.rollback()
+        raise AlreadyRegistered(_already_registered(outcome)) from None
     return registration
+
+
+def _already_registered(outcome: RegistrationOutcome) -> str:
+    return (
+        f"client ID {outcome.client_id} of {outcome.platform.issuer} is already "
+        "registered; an administrator must change it in the admin view"
+    )
 
 
 def _token_audience(platform: PlatformConfiguration) -> str | None:

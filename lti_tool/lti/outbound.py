@@ -81,7 +81,7 @@ class OutboundPolicy:
         """Whether `host` matches the allowed list; any host when the list is empty."""
         if not self.allowed_hosts:
             return True
-        return any(_host_matches(host, pattern) for pattern in self.allowed_hosts)
+        return any(host_matches(host, pattern) for pattern in self.allowed_hosts)
 
     def check_addresses(self, host: str, addresses: Iterable[str]) -> None:
         """Refuse the host if any one of its addresses is off limits."""
@@ -110,7 +110,9 @@ class OutboundPolicy:
         return addresses
 
 
-def _host_matches(host: str, pattern: str) -> bool:
+def host_matches(host: str, pattern: str) -> bool:
+    """`pattern` is a host name, or `*.example.edu` for any of its subdomains."""
+    host, pattern = host.lower(), pattern.lower()
     if pattern.startswith("*."):
         return host.endswith(pattern[1:])
     return host == pattern

@@ -116,6 +116,18 @@ class PlatformRejected(RegistrationFailed):
             self.advice = self.token_advice
 
 
+class AlreadyRegistered(RegistrationFailed):
+    status = 409
+    reason = "already_registered"
+    title = "This client is already registered with the tool"
+    advice = (
+        "The LMS answered with a client ID the tool already knows. Dynamic "
+        "registration never changes an existing registration: a tool administrator "
+        "must change it in the tool's admin view. Delete the new tool entry in the "
+        "LMS if it made one."
+    )
+
+
 class AnswerInvalid(RegistrationFailed):
     reason = "registration_answer_invalid"
     title = "Your LMS's answer could not be used"

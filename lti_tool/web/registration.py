@@ -57,15 +57,21 @@ def start() -> str:
     # Only now, after the platform said yes, is anything written: in one commit.
     session = db.get_session()
     try:
-        registration = save_dynamic_registration(session, outcome)
+        registration = save_dynamic_registration(
+            session,
+            outcome,
+            enabled=current_app.config["SETTINGS"].registration_auto_enable,
+        )
     except RegistrationError as error:
         raise ConfigurationInvalid(str(error)) from None
     session.commit()
     log.info(
-        "dynamic registration stored registration=%s family=%s deployment=%s",
+        "dynamic registration stored registration=%s family=%s deployment=%s "
+        "enabled=%s",
         registration.id,
         registration.product_family or "-",
         "yes" if outcome.deployment_id else "no",
+        registration.is_enabled,
     )
     return render_template(
         "registration/done.html", registration=registration, outcome=outcome
