@@ -139,7 +139,18 @@ def test_logging_after_half_the_online_hours_is_not_flagged(
         ({"hours": "0"}, "must be more than zero"),
         ({"hours": "abc"}, "Enter the hours as a number"),
         ({"hours": "NaN"}, "Enter the hours as a number"),
-        ({"hours": "1e9"}, "at most 12 hours"),
+        ({"hours": "1e9"}, "Enter the hours as a number"),
+        ({"hours": "1E+999999999"}, "Enter the hours as a number"),
+        ({"hours": "1E-999999999"}, "Enter the hours as a number"),
+        ({"hours": "9" * 5000}, "Enter the hours as a number"),
+        ({"hours": "Infinity"}, "Enter the hours as a number"),
+        ({"hours": "\u0663"}, "Enter the hours as a number"),
+        ({"hours": "1,5"}, "Enter the hours as a number"),
+        ({"hours": ""}, "Enter the hours as a number"),
+        ({"hours": "999"}, "at most 12 hours"),
+        ({"hours": "0.1"}, "at least a quarter hour"),
+        ({"hours": "0.0001"}, "at least a quarter hour"),
+        ({"hours": "-0.25"}, "must be more than zero"),
         ({"hours": "12.25"}, "at most 12 hours"),
         ({"hours": "1.1"}, "quarter hours"),
         ({"worked_on": "2099-01-01"}, "cannot be in the future"),
@@ -315,3 +326,52 @@ def test_tampered_requests_are_refused(
     assert count(engine, FieldHours) == 1
     assert only_entry(engine).minutes == 210
     assert ledger_minutes(engine) == 0
+
+
+def test_tiny_and_huge_hours_in_a_correction_store_nothing(
+    client, app, learner, internship, engine
+):
+    log(client, app, learner, internship)
+    entry = only_entry(engine)
+    for hours in ("1E+999999999", "1E-999999999", "0.0001"):
+        response = client.post(
+            f"/work/field-hours/{entry.id}/edit",
+            data=form(app, learner, **entry_fields(internship, hours=hours)),
+        )
+        assert response.status_code == 422, hours
+        assert "hours" in response.text
+    assert only_entry(engine).minutes == 210
+    assert count(engine, WorkEvent) == 1
+
+
+def test_coordinator_cannot_approve_their_own_entry(
+    client, app, coordinator, internship, engine
+):
+    logged = log(client, app, coordinator, internship, hours="8")
+    assert logged.status_code == 303
+    entry = only_entry(engine)
+
+    queue = client.get(f"/work/review?ls={coordinator}")
+    assert f"/work/field-hours/{entry.id}" not in queue.text
+    response = review(client, app, coordinator, entry, decision="approve", comment="")
+
+    assert response.status_code == 403
+    assert "cannot review your own work" in response.text
+    assert only_entry(engine).status == "submitted"
+    assert only_entry(engine).reviewed_by_user_id is None
+    assert count(engine, HoursEntry) == 0
+    assert count(engine, WorkEvent) == 1
+
+
+def test_another_coordinator_approves_a_coordinators_entry(
+    client, app, launcher, coordinator, internship, engine
+):
+    log(client, app, coordinator, internship, hours="8")
+    entry = only_entry(engine)
+    colleague = launch(launcher, coordinator=True, sub="coordinator-2")
+
+    queue = client.get(f"/work/review?ls={colleague}")
+    assert f"/work/field-hours/{entry.id}" in queue.text
+    response = review(client, app, colleague, entry, decision="approve", comment="")
+    assert response.status_code == 303
+    assert ledger_minutes(engine) == 480

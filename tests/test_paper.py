@@ -222,3 +222,21 @@ def test_tampered_requests_are_refused(
     assert no_csrf.status_code == 403
     assert count(engine, PaperSubmission) == 1
     assert ledger_minutes(engine) == 0
+
+
+def test_coordinator_cannot_accept_their_own_paper(
+    client, app, coordinator, paper, engine
+):
+    assert hand_in(client, app, coordinator, paper, text=PAPER).status_code == 303
+    (stored,) = papers(engine)
+
+    queue = client.get(f"/work/review?ls={coordinator}")
+    assert f"/work/papers/{stored.id}" not in queue.text
+    response = review(client, app, coordinator, stored.id, decision="accept",
+                      feedback="")  # fmt: skip
+
+    assert response.status_code == 403
+    assert "cannot review your own work" in response.text
+    (after,) = papers(engine)
+    assert (after.status, after.reviewed_by_user_id) == ("submitted", None)
+    assert count(engine, HoursEntry) == 0

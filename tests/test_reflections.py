@@ -363,3 +363,24 @@ def _missing_once(service):  # type: ignore[no-untyped-def]
         return None if len(calls) == 1 else real(*args)
 
     return find
+
+
+def test_coordinator_cannot_accept_their_own_reflection(
+    client, app, coordinator, reflection, engine
+):
+    submitted = submit(client, app, coordinator, reflection,
+                       words(reflection.min_words))  # fmt: skip
+    assert submitted.status_code == 303
+    item = only_reflection(engine)
+
+    queue = client.get(f"/work/review?ls={coordinator}")
+    assert f"/work/reflections/{item.id}" not in queue.text
+    response = review(client, app, coordinator, item.id, decision="accept",
+                      submission="1", feedback="")  # fmt: skip
+
+    assert response.status_code == 403
+    assert "cannot review your own work" in response.text
+    assert only_reflection(engine).status == "submitted"
+    assert only_reflection(engine).reviewed_by_user_id is None
+    assert count(engine, HoursEntry) == 0
+    assert count(engine, WorkEvent) == 1

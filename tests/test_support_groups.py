@@ -153,6 +153,20 @@ def _sessions(engine):  # type: ignore[no-untyped-def]
         ({}, "61", "between 1 and 60 minutes"),
         ({}, "0", "between 1 and 60 minutes"),
         ({}, "-5", "between 1 and 60 minutes"),
+        ({"minutes": ""}, "", "as whole minutes"),
+        ({"minutes": "60.5"}, "", "as whole minutes"),
+        ({"minutes": "6e1"}, "", "as whole minutes"),
+        ({"minutes": "1E+999999999"}, "", "as whole minutes"),
+        ({"minutes": "9" * 5000}, "", "as whole minutes"),
+        ({"minutes": "1_0"}, "", "as whole minutes"),
+        ({"minutes": "\u0666\u0660"}, "", "as whole minutes"),
+        ({"minutes": "999999999"}, "", "between 15 and 240 minutes"),
+        ({"minutes": "99999999999999999999"}, "", "as whole minutes"),
+        ({}, "  ", "as whole minutes"),
+        ({}, "1e1", "as whole minutes"),
+        ({}, "NaN", "as whole minutes"),
+        ({}, "9" * 5000, "as whole minutes"),
+        ({}, "30.5", "as whole minutes"),
     ],
 )
 def test_bad_sessions_store_nothing(
@@ -216,3 +230,52 @@ def test_only_coordinators_of_the_course_record_sessions(
     wrong_program = record(client, app, people["coordinator"], circle, program="pss")
     assert wrong_program.status_code == 403
     assert ledger_minutes(engine) == 60
+
+
+@pytest.mark.parametrize(
+    "minutes", ["0", "-5", "61", "1e1", "", "9" * 5000, "\u0663\u0660", "x"]
+)
+def test_bad_later_attendance_stores_nothing(client, app, engine, people, minutes):
+    circle = activity_of(app, "pcfm", "support_group")
+    sam, kim = participant_of(engine, "sam"), participant_of(engine, "kim")
+    record(client, app, people["coordinator"], circle, attended=[(sam.user_id, "")])
+    (group_id,) = [g.id for g in _sessions(engine)]
+    token = people["coordinator"]
+    data = form(app, token, attended=[str(kim.user_id)])
+    data[f"minutes-{kim.user_id}"] = minutes or " "
+
+    response = client.post(f"/work/support-groups/{group_id}/attendance", data=data)
+    assert response.status_code == 422
+    assert "minutes" in response.text
+    assert count(engine, SupportGroupAttendance) == 1
+    assert ledger_minutes(engine) == 60
+
+
+def test_attendance_is_never_recorded_for_the_recorder(engine, app):
+    """Even a recorder on the roster (a learner membership) is refused."""
+    from sqlalchemy.orm import Session
+
+    from lti_tool.hours.rules import CreditRules
+    from lti_tool.work.errors import WorkRejected
+    from lti_tool.work.support_groups import SessionForm, record_session
+
+    circle = activity_of(app, "pcfm", "support_group")
+    program = app.extensions["catalog"].program("pcfm")
+    with Session(engine) as session:
+        with pytest.raises(WorkRejected, match="your own attendance"):
+            record_session(
+                session,
+                CreditRules(),
+                program,
+                circle,
+                context_pk=1,
+                recorder_id=7,
+                form=SessionForm(
+                    held_on=(today() - timedelta(days=1)).isoformat(),
+                    topic="Carrying hope",
+                    minutes="60",
+                ),
+                attendance={7: ""},
+            )
+        session.rollback()
+    assert count(engine, SupportGroupSession) == 0

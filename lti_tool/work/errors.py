@@ -17,3 +17,18 @@ class AlreadyReviewed(WorkRejected):
 
 class FileTooLarge(WorkRejected):
     status = 413
+
+
+class OwnWork(WorkRejected):
+    """A coordinator acting on their own work; another coordinator must do it."""
+
+    status = 403
+
+    def __init__(
+        self,
+        message: str = (
+            "You cannot review your own work; another coordinator of this course "
+            "has to review it."
+        ),
+    ) -> None:
+        super().__init__(message)

@@ -21,7 +21,7 @@ from lti_tool.hours.rules import CreditRules, Source
 from lti_tool.models import FieldHours
 from lti_tool.models.base import utcnow
 from lti_tool.work.crypto import DataCipher
-from lti_tool.work.errors import AlreadyReviewed, WorkRejected
+from lti_tool.work.errors import AlreadyReviewed, OwnWork, WorkRejected
 from lti_tool.work.events import record_event
 from lti_tool.work.inputs import past_date, quarter_hours, required_text
 
@@ -239,6 +239,8 @@ def review_field_hours(
 ) -> int:
     """Approve (crediting the logged minutes once) or return with a comment."""
     now = now or utcnow()
+    if reviewer_id == entry.user_id:
+        raise OwnWork()
     status = DECISIONS.get(decision)
     if status is None:
         raise WorkRejected("Choose whether to approve the entry or return it.")

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 
 from lti_tool.work.errors import WorkRejected
 
 # Older entries belong to a coordinator's correction, not a participant's log.
 MAX_AGE_DAYS = 366
+# Plain decimals only: no exponent, no NaN/Infinity, no digits of other scripts.
+# The sign is accepted so that "-2" is answered with "more than zero".
+HOURS_PATTERN = re.compile(r"-?(?:[0-9]{1,4}(?:\.[0-9]{0,4})?|\.[0-9]{1,4})")
+MINUTES_PATTERN = re.compile(r"-?[0-9]{1,9}")
+HOURS_FORMAT = "Enter the hours as a number, such as 2 or 1.5."
 
 
 def past_date(raw: str, today: date, label: str) -> date:
@@ -38,15 +44,17 @@ def required_text(raw: str, label: str, limit: int) -> str:
 
 def quarter_hours(raw: str, limit_minutes: int) -> int:
     """Hours such as 2 or 1.75, in quarter hours, as minutes."""
+    text = raw.strip()
+    if not HOURS_PATTERN.fullmatch(text):
+        raise WorkRejected(HOURS_FORMAT)
     try:
-        hours = Decimal(raw.strip())
-    except InvalidOperation:
-        raise WorkRejected("Enter the hours as a number, such as 2 or 1.5.") from None
-    if not hours.is_finite():
-        raise WorkRejected("Enter the hours as a number, such as 2 or 1.5.")
-    if hours <= 0:
+        minutes = Decimal(text) * 60
+    except DecimalException:
+        raise WorkRejected(HOURS_FORMAT) from None
+    if minutes <= 0:
         raise WorkRejected("The hours must be more than zero.")
-    minutes = hours * 60
+    if minutes < 15:
+        raise WorkRejected("Log at least a quarter hour (0.25).")
     if minutes > limit_minutes:
         raise WorkRejected(
             f"One entry can hold at most {limit_minutes // 60} hours; "
@@ -59,10 +67,10 @@ def quarter_hours(raw: str, limit_minutes: int) -> int:
 
 def whole_minutes(raw: str, label: str, low: int, high: int) -> int:
     """A whole number of minutes between `low` and `high`."""
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise WorkRejected(f"Enter the {label} as whole minutes.") from None
+    text = raw.strip()
+    if not MINUTES_PATTERN.fullmatch(text):
+        raise WorkRejected(f"Enter the {label} as whole minutes.")
+    value = int(text)
     if not low <= value <= high:
         raise WorkRejected(f"The {label} must be between {low} and {high} minutes.")
     return value

@@ -18,7 +18,12 @@ from lti_tool.hours.rules import CreditRules, Source
 from lti_tool.models import PaperSubmission
 from lti_tool.models.base import utcnow
 from lti_tool.work.crypto import DataCipher
-from lti_tool.work.errors import AlreadyReviewed, FileTooLarge, WorkRejected
+from lti_tool.work.errors import (
+    AlreadyReviewed,
+    FileTooLarge,
+    OwnWork,
+    WorkRejected,
+)
 from lti_tool.work.events import record_event
 
 log = logging.getLogger(__name__)
@@ -181,6 +186,8 @@ def review_paper(
 ) -> int:
     """Accept (crediting the planned time once) or ask for a revision."""
     now = now or utcnow()
+    if reviewer_id == paper.user_id:
+        raise OwnWork()
     status = DECISIONS.get(decision)
     if status is None:
         raise WorkRejected("Choose whether to accept the paper or ask for a revision.")

@@ -15,7 +15,7 @@ from lti_tool.hours.rules import CreditRules, Source
 from lti_tool.models import Reflection
 from lti_tool.models.base import utcnow
 from lti_tool.work.crypto import DataCipher
-from lti_tool.work.errors import AlreadyReviewed, WorkRejected
+from lti_tool.work.errors import AlreadyReviewed, OwnWork, WorkRejected
 from lti_tool.work.events import record_event
 
 log = logging.getLogger(__name__)
@@ -171,6 +171,8 @@ def review_reflection(
 ) -> int:
     """Accept (crediting the planned time once) or ask for a revision."""
     now = now or utcnow()
+    if reviewer_id == reflection.user_id:
+        raise OwnWork()
     status = DECISIONS.get(decision)
     if status is None:
         raise WorkRejected("Choose whether to accept the reflection or ask for more.")

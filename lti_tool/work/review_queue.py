@@ -25,21 +25,32 @@ class QueueItem:
     is_flagged: bool = False
 
 
-def review_queue(session: Session, context_pk: int) -> list[QueueItem]:
-    """Submitted reflections, field-hour entries and papers of one course."""
+def review_queue(
+    session: Session, context_pk: int, reviewer_id: int
+) -> list[QueueItem]:
+    """Submitted reflections, field-hour entries and papers of one course.
+
+    The reviewer's own work is left out: someone else has to review it.
+    """
     items = [
-        *_reflections(session, context_pk),
-        *_field_hours(session, context_pk),
-        *_papers(session, context_pk),
+        *_reflections(session, context_pk, reviewer_id),
+        *_field_hours(session, context_pk, reviewer_id),
+        *_papers(session, context_pk, reviewer_id),
     ]
     return sorted(items, key=lambda item: (item.submitted_at, item.kind, item.item_id))
 
 
-def _reflections(session: Session, context_pk: int) -> list[QueueItem]:
+def _reflections(
+    session: Session, context_pk: int, reviewer_id: int
+) -> list[QueueItem]:
     query = (
         select(Reflection, User.name)
         .join(User, User.id == Reflection.user_id)
-        .where(Reflection.context_pk == context_pk, Reflection.status == "submitted")
+        .where(
+            Reflection.context_pk == context_pk,
+            Reflection.status == "submitted",
+            Reflection.user_id != reviewer_id,
+        )
     )
     return [
         QueueItem(
@@ -55,11 +66,17 @@ def _reflections(session: Session, context_pk: int) -> list[QueueItem]:
     ]
 
 
-def _field_hours(session: Session, context_pk: int) -> list[QueueItem]:
+def _field_hours(
+    session: Session, context_pk: int, reviewer_id: int
+) -> list[QueueItem]:
     query = (
         select(FieldHours, User.name)
         .join(User, User.id == FieldHours.user_id)
-        .where(FieldHours.context_pk == context_pk, FieldHours.status == "submitted")
+        .where(
+            FieldHours.context_pk == context_pk,
+            FieldHours.status == "submitted",
+            FieldHours.user_id != reviewer_id,
+        )
     )
     return [
         QueueItem(
@@ -76,13 +93,14 @@ def _field_hours(session: Session, context_pk: int) -> list[QueueItem]:
     ]
 
 
-def _papers(session: Session, context_pk: int) -> list[QueueItem]:
+def _papers(session: Session, context_pk: int, reviewer_id: int) -> list[QueueItem]:
     query = (
         select(PaperSubmission, User.name)
         .join(User, User.id == PaperSubmission.user_id)
         .where(
             PaperSubmission.context_pk == context_pk,
             PaperSubmission.status == "submitted",
+            PaperSubmission.user_id != reviewer_id,
         )
     )
     return [

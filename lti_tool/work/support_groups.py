@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,7 +22,7 @@ from lti_tool.models import (
     User,
 )
 from lti_tool.models.base import utcnow
-from lti_tool.work.errors import WorkRejected
+from lti_tool.work.errors import OwnWork, WorkRejected
 from lti_tool.work.inputs import past_date, required_text, whole_minutes
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,15 @@ def parse_attendance(raw: dict[int, str], length_minutes: int) -> dict[int, int]
     return present
 
 
+def _refuse_own_attendance(attendance: Mapping[int, object], recorder_id: int) -> None:
+    """Whoever records attendance cannot credit themselves, on any roster."""
+    if recorder_id in attendance:
+        raise OwnWork(
+            "You cannot record your own attendance; another coordinator of this "
+            "course has to record it."
+        )
+
+
 def record_session(
     session: Session,
     rules: CreditRules,
@@ -84,6 +94,7 @@ def record_session(
     now = now or utcnow()
     if activity.kind != "support_group":
         raise WorkRejected("Choose one of the program's support-group activities.")
+    _refuse_own_attendance(attendance, recorder_id)
     minutes = whole_minutes(
         form.minutes, "session length", MIN_SESSION_MINUTES, MAX_SESSION_MINUTES
     )
@@ -127,6 +138,7 @@ def record_attendance(
 ) -> int:
     """Add attendees to a session; returns the minutes credited in all."""
     now = now or utcnow()
+    _refuse_own_attendance(present, recorder_id)
     members = {user.id for user in roster(session, group.context_pk)}
     if not set(present) <= members:
         raise NotInCourse("an attendee is not a participant of this course")

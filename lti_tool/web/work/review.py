@@ -48,7 +48,7 @@ CHANGED_ELSEWHERE = "This item changed while you were reviewing it; read it agai
 def queue() -> str:
     visit = current_visit()
     require_coordinator(visit)
-    items = review_queue(db.get_session(), visit.context.id)
+    items = review_queue(db.get_session(), visit.context.id, visit.user.id)
     return render_template(
         "work/review_queue.html",
         **page(
