@@ -99,6 +99,21 @@ def ledger(engine: Engine) -> list[tuple[str, int, str]]:
         return [(str(a), int(m), str(s)) for a, m, s in rows]
 
 
+def rewind_counted_until(engine: Engine, seconds: int) -> None:
+    """Tell the server `seconds` more have passed, as the page's fake clock will."""
+    from datetime import timedelta
+
+    from sqlalchemy.orm import Session
+
+    from lti_tool.models import StudyClock
+
+    with Session(engine) as session:
+        for clock in session.scalars(select(StudyClock)):
+            if clock.counted_until is not None:
+                clock.counted_until -= timedelta(seconds=seconds)
+        session.commit()
+
+
 def capture_beats(context: BrowserContext) -> list[dict[str, Any]]:
     """Every heartbeat the page tried to send, duplicates and failures included."""
     sent: list[dict[str, Any]] = []
@@ -140,13 +155,17 @@ def test_offline_study_is_credited_exactly_once(
         tracker = frame.locator("#activity")
         expect(tracker).to_have_attribute("data-interval", str(HEARTBEAT_SECONDS))
 
-        # Online: half a minute of study reaches the tool as it happens.
+        # Online: half a minute of study reaches the tool as it happens. The fake
+        # clock moves the page's time; the server's mark of counted time is moved
+        # back by as much, so both sides agree that the time really passed.
+        rewind_counted_until(engine, 30)
         context.clock.run_for(30_000)
         wait_for(lambda: measured_seconds(engine) >= 25, "online heartbeats")
         online = measured_seconds(engine)
 
         # Offline: the page keeps measuring and holds on to what it cannot send.
         context.set_offline(True)
+        rewind_counted_until(engine, 45)
         context.clock.run_for(45_000)
         time.sleep(1)
         assert measured_seconds(engine) == online

@@ -20,6 +20,7 @@ from lti_tool.hours.tracking import (
     Heartbeat,
     HeartbeatRejected,
     merge_ranges,
+    open_study_page,
     record_heartbeats,
 )
 from lti_tool.models import (
@@ -59,6 +60,9 @@ def who(session) -> Participant:  # type: ignore[no-untyped-def]
     session.flush()
     context = Context(deployment_pk=deployment.id, context_id="c1")
     session.add(context)
+    session.flush()
+    # The participant opened their study page an hour before the tests' "now".
+    open_study_page(session, user.id, now=NOON - timedelta(minutes=1))
     session.commit()
     return Participant(user.id, context.id)
 
@@ -96,14 +100,16 @@ def ledger_minutes(session, who) -> int:  # type: ignore[no-untyped-def]
 
 def test_reading_credits_active_time_in_steps(session, who):
     program = tiny_program()
-    later = NOON + timedelta(hours=1)
+    later = NOON + timedelta(minutes=5)
     first = record_heartbeats(session, RULES, who, program, beats("read", 8), now=later)
     # 8 heartbeats x 30 s = 4 min: less than one 5-minute step, nothing yet.
     assert first.accepted == 8
     assert ledger_minutes(session, who) == 0
 
     rest = beats("read", 10, start=NOON + timedelta(minutes=4), first_seq=8)
-    record_heartbeats(session, RULES, who, program, rest, now=later)
+    record_heartbeats(
+        session, RULES, who, program, rest, now=later + timedelta(minutes=5)
+    )
     # 9 minutes measured: credited in one line once a step is reached.
     assert ledger_minutes(session, who) == 9
     assert session.scalar(select(func.count()).select_from(HoursEntry)) == 1
@@ -475,3 +481,43 @@ def test_accepted_reflection_is_credited_even_after_a_full_study_day(session, wh
         now=NOON,
     )
     assert credited == 30
+
+
+def test_backdated_heartbeats_earn_no_more_than_the_time_the_server_saw(session, who):
+    program = tiny_program(reading_minutes=600)
+    now = NOON + timedelta(minutes=2)
+    # Two minutes after the page opened, a request claims six days of study.
+    forged = [
+        Heartbeat(
+            "read",
+            f"page-{n}",
+            0,
+            45,
+            NOON - timedelta(days=6) + timedelta(seconds=45 * n),
+        )
+        for n in range(200)
+    ]
+    record_heartbeats(session, RULES, who, program, forged, now=now)
+
+    from lti_tool.models import ActivityProgress
+
+    measured = session.scalar(select(ActivityProgress.active_seconds))
+    assert measured is None or measured <= 3 * 60 + 15
+    assert ledger_minutes(session, who) <= 3
+
+
+def test_a_burst_of_requests_cannot_claim_the_same_interval_twice(session, who):
+    program = tiny_program(reading_minutes=600)
+    now = NOON + timedelta(minutes=10)
+    first = beats("read", 20, start=NOON - timedelta(minutes=1), page="a")
+    second = beats("read", 20, start=NOON - timedelta(minutes=1), page="b")
+    record_heartbeats(session, RULES, who, program, first, now=now)
+    record_heartbeats(session, RULES, who, program, second, now=now)
+    assert ledger_minutes(session, who) <= 11
+
+
+def test_reported_video_length_is_ignored(session, who):
+    program = tiny_program()
+    one = [Heartbeat("watch", "p", 0, 1, NOON, played=((0.0, 1.0),), media_seconds=1.0)]
+    record_heartbeats(session, RULES, who, program, one, now=NOON)
+    assert ledger_minutes(session, who) == 0

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from lti_tool.models import ActivityProgress, HoursEntry, KnowledgeCheckAttempt
+from lti_tool.models import (
+    ActivityProgress,
+    HoursEntry,
+    KnowledgeCheckAttempt,
+    StudyClock,
+)
 from tests.platform import INSTRUCTOR, LTI
 
 
@@ -107,6 +113,14 @@ def test_pages_without_session_say_so(client):
 
 def test_heartbeats_are_measured_and_credited(client, learner, app, engine):
     reading = first_module(app).activities[0]
+    # Opening the page starts the server-side clock; pretend it was 15 minutes ago.
+    client.get(f"/study/pss/activities/{reading.id}", query_string={"ls": learner})
+    with engine.begin() as connection:
+        connection.execute(
+            update(StudyClock).values(
+                counted_until=datetime.now(UTC) - timedelta(minutes=15)
+            )
+        )
     now_ms = int(time.time() * 1000)
     beats = [
         {"activity": reading.id, "page": "p1", "seq": n, "active": 30,

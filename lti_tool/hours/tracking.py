@@ -33,7 +33,10 @@ log = logging.getLogger(__name__)
 
 SLACK_SECONDS = 15
 CLOCK_SKEW = timedelta(seconds=120)
-MAX_AGE = timedelta(days=7)
+# Heartbeats kept in the browser while offline are accepted for an hour; all
+# claims together are bounded by the time the server saw pass since the
+# participant's previous heartbeat request, at most this backlog.
+MAX_AGE = timedelta(hours=1)
 MAX_PLAYBACK_RATE = 2.0
 TRACKED_KINDS = frozenset({"reading", "video"})
 
@@ -163,6 +166,9 @@ def record_heartbeats(
     touched: dict[str, ActivityProgress] = {}
     seconds_before: dict[str, int] = {}
 
+    counting_from = _counting_from(clock, rules, now)
+    budget = (now - counting_from).total_seconds() + SLACK_SECONDS
+    claimed_total = 0
     for beat in sorted(beats, key=lambda b: (b.at, b.page_id, b.sequence)):
         activity = program.find_activity(beat.activity_id)
         if activity is None:
@@ -172,10 +178,14 @@ def record_heartbeats(
         )
         touched[activity.id] = progress
         seconds_before.setdefault(activity.id, progress.active_seconds or 0)
-        if _apply(progress, clock, rules, beat, now):
-            result.accepted += 1
-        else:
+        counted = _apply(progress, clock, rules, beat, now, activity, budget)
+        if counted is None:
             result.ignored += 1
+        else:
+            result.accepted += 1
+            budget -= counted
+            claimed_total += counted
+    clock.counted_until = counting_from + timedelta(seconds=claimed_total)
 
     for activity_id, progress in touched.items():
         activity = program.find_activity(activity_id)
@@ -193,19 +203,42 @@ def record_heartbeats(
     return result
 
 
+def open_study_page(
+    session: Session, user_id: int, now: datetime | None = None
+) -> None:
+    """Start the server-side mark when a study page is first served to someone.
+
+    Without it, a participant who went offline right after opening their first
+    page could not send the time they studied meanwhile.
+    """
+    clock = _clock(session, user_id)
+    if clock.counted_until is None:
+        clock.counted_until = now or utcnow()
+
+
+def _counting_from(clock: StudyClock, rules: CreditRules, now: datetime) -> datetime:
+    """Where this request's claimable time starts: the mark, at most an hour back."""
+    mark = _aware(clock.counted_until)
+    if mark is None:
+        mark = now - timedelta(seconds=rules.heartbeat_seconds)
+    return max(mark, now - MAX_AGE)
+
+
 def _apply(
     progress: ActivityProgress,
     clock: StudyClock,
     rules: CreditRules,
     beat: Heartbeat,
     now: datetime,
-) -> bool:
-    """Count one heartbeat's time; False when it is a duplicate or impossible."""
+    activity: Activity,
+    budget: float,
+) -> int | None:
+    """Count one heartbeat's time; None when it is a duplicate or impossible."""
     sequences = dict(progress.last_sequence or {})
     if beat.sequence <= sequences.get(beat.page_id, -1):
-        return False
+        return None
     if beat.at > now + CLOCK_SKEW or beat.at < now - MAX_AGE:
-        return False
+        return None
 
     claimed = min(beat.active_seconds, rules.heartbeat_seconds + SLACK_SECONDS)
     started = beat.at - timedelta(seconds=claimed)
@@ -215,6 +248,7 @@ def _apply(
     # only the part after the previous heartbeat ended.
     if started < last:
         claimed = max(0, int((beat.at - last).total_seconds()))
+    claimed = max(0, min(claimed, int(budget)))
 
     sequences[beat.page_id] = beat.sequence
     progress.last_sequence = sequences
@@ -224,20 +258,26 @@ def _apply(
         _aware(progress.last_heartbeat_at) or beat.at, beat.at
     )
     clock.last_heartbeat_at = max(last, beat.at)
-    _apply_video(progress, beat, claimed)
-    return True
+    _apply_video(progress, beat, claimed, activity)
+    return claimed
 
 
-def _apply_video(progress: ActivityProgress, beat: Heartbeat, claimed: int) -> None:
-    """Add played ranges, but never more new seconds than real time allows."""
-    if not beat.played or not beat.media_seconds or beat.media_seconds <= 0:
+def _apply_video(
+    progress: ActivityProgress, beat: Heartbeat, claimed: int, activity: Activity
+) -> None:
+    """Add played ranges, but never more new seconds than real time allows.
+
+    The video's length is its planned time from the content, never the length
+    the page reports: a page claiming a one-second video must not earn an hour.
+    """
+    if not beat.played:
         return
-    duration = beat.media_seconds
+    duration = float(activity.minutes * 60)
     before = merge_ranges(list(progress.watched_ranges or []))
     candidate = [
         [max(0.0, start), min(duration, end)]
         for start, end in beat.played
-        if end > start
+        if end > start and start < duration
     ]
     after = merge_ranges(before + candidate)
     allowed = claimed * MAX_PLAYBACK_RATE + 2

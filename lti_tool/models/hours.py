@@ -89,6 +89,10 @@ class StudyClock(Base):
         ForeignKey("lti_user.id", ondelete="CASCADE"), primary_key=True
     )
     last_heartbeat_at: Mapped[datetime]
+    # Server time up to which study has been counted. Each request may claim only
+    # the time between this mark and now (plus a little slack), and the mark then
+    # moves on by what was claimed: backdated or rapid-fire heartbeats add nothing.
+    counted_until: Mapped[datetime | None]
 
 
 class ProgramCompletion(Base):

@@ -26,6 +26,7 @@ from lti_tool.hours.tracking import (
     TRACKED_KINDS,
     Heartbeat,
     HeartbeatRejected,
+    open_study_page,
     record_heartbeats,
 )
 from lti_tool.lti.errors import NotPermitted
@@ -89,6 +90,9 @@ def _render_activity(program_id: str, activity_id: str, form_error: str = "") ->
     progress = program_progress(session, participant(visit), scope.program)
     previous, following = scope.neighbours(activity)
     module = scope.program.find_module(activity.module_id)
+    if activity.kind in TRACKED_KINDS:
+        open_study_page(session, visit.user.id)
+        session.commit()
     return render_template(
         "study/activity.html",
         visit=visit,
