@@ -33,6 +33,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         static_folder="web/static",
     )
     app.config["SETTINGS"] = settings
+    # Nothing the tool accepts is larger than a 10 MB paper upload; form fields
+    # (an id_token, a pasted paper) stay under 1 MB.
+    app.config["MAX_CONTENT_LENGTH"] = 12 * 1024 * 1024
+    app.config["MAX_FORM_MEMORY_SIZE"] = 1024 * 1024
     # A random key per process would break sessions across workers, so only a
     # single-process development run may go without one.
     app.secret_key = settings.secret_key or _development_secret(app)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _TOKEN_PATTERN = re.compile(r"([?&](?:ls|id_token|state|browser_secret)=)[^&\s\"]+")
 
 
@@ -18,6 +19,8 @@ class ScrubTokens(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         scrubbed = _TOKEN_PATTERN.sub(r"\1***", message)
+        # One event, one line: values from requests cannot forge extra lines.
+        scrubbed = _CONTROL.sub("?", scrubbed)
         if scrubbed != message:
             record.msg, record.args = scrubbed, None
         return True

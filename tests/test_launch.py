@@ -422,3 +422,50 @@ def test_concurrent_first_launches_into_one_course_all_succeed(launcher, app, en
         thread.join()
     assert statuses == [303] * 6
     assert _count(engine, Context) == 1
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {LTI + "roles": 7},
+        {LTI + "roles": [1, 2]},
+        {LTI + "context": "course-1"},
+        {LTI + "custom": ["target", "pss"]},
+        {LTI + "launch_presentation": "iframe"},
+        {LTI + "message_type": ["LtiResourceLinkRequest"]},
+        {"given_name": 5},
+        {"name": {"first": "A"}},
+    ],
+)
+def test_claims_of_the_wrong_type_get_a_clear_page(launcher, claims):
+    _refused(launcher.launch_as(**claims), "bad_token")
+
+
+def test_token_with_an_enormous_lifetime_is_handled(launcher):
+    response = launcher.launch_as(exp=10**30)
+    assert response.status_code in (303, 400)
+
+
+def test_header_with_odd_kid_gets_a_clear_page(launcher):
+    import base64
+    import json
+
+    login = launcher.login()
+    header = base64.urlsafe_b64encode(
+        json.dumps({"alg": "RS256", "kid": ["a"], "crit": ["x"]}).encode()
+    ).rstrip(b"=")
+    body = launcher.platform.sign(launcher.platform.claims(login.nonce)).split(".")[1]
+    response = launcher.launch(f"{header.decode()}.{body}.c2ln", login.state)
+    assert response.status_code == 400
+    assert "Traceback" not in response.text
+
+
+def test_platform_error_text_cannot_forge_log_lines(client, caplog):
+    client.post("/lti/launch", data={"error": "x\nFAKE launch accepted user=1"})
+    rejected = [r for r in caplog.records if "launch rejected" in r.getMessage()]
+    assert rejected
+    from lti_tool.logs import ScrubTokens
+
+    for record in rejected:
+        ScrubTokens().filter(record)
+        assert "\n" not in record.getMessage()

@@ -236,3 +236,11 @@ def test_system_administrator_launch_links_to_the_admin_view(launcher, client):
 def test_learner_sees_no_admin_link(client, learner):
     page = client.get("/program", query_string={"ls": learner})
     assert "Administer this LMS" not in page.text
+
+
+def test_oversized_heartbeat_request_is_refused_unread(client, learner):
+    body = '{"program": "pss", "beats": [' + ",".join(["{}"] * 200_000) + "]}"
+    response = client.post(
+        f"/study/heartbeat?ls={learner}", data=body, content_type="application/json"
+    )
+    assert response.status_code == 413

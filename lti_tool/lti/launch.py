@@ -111,7 +111,7 @@ class LaunchValidator:
         try:
             header = jwt.get_unverified_header(id_token)
             payload = jwt.decode(id_token, options={"verify_signature": False})
-        except jwt.DecodeError:
+        except jwt.InvalidTokenError:
             raise BadToken("the id_token is not a well-formed JWT") from None
         if header.get("alg") not in SIGNING_ALGORITHMS:
             raise BadSignature(
@@ -198,7 +198,9 @@ class LaunchValidator:
                 registration_id=registration.id,
             )
         # Used once: the entry outlives the token so a replay inside its life fails.
-        ttl = max(60, int(payload["exp"]) - int(payload["iat"]) + 2 * self._leeway)
+        # A token may claim any lifetime; a day is far beyond any real platform's.
+        lifetime = int(payload["exp"]) - int(payload["iat"])
+        ttl = max(60, min(lifetime, 24 * 3600) + 2 * self._leeway)
         used_key = f"nonce:{registration.id}:{nonce}"
         if not self._store.add(used_key, "1", ttl):
             raise ReplayedLaunch(registration_id=registration.id)
@@ -223,6 +225,7 @@ class LaunchValidator:
 
     @staticmethod
     def _check_message(payload: dict[str, Any], registration: Registration) -> None:
+        _check_claim_types(payload, registration)
         if payload.get(claims.VERSION) != "1.3.0":
             raise WrongMessage(
                 "the LTI version must be 1.3.0", registration_id=registration.id
@@ -241,3 +244,37 @@ class LaunchValidator:
             raise
         except Exception as error:  # pylti1p3 raises its own exception types
             raise WrongMessage(str(error), registration_id=registration.id) from None
+
+
+_OBJECT_CLAIMS = (
+    claims.CONTEXT,
+    claims.RESOURCE_LINK,
+    claims.CUSTOM,
+    claims.LAUNCH_PRESENTATION,
+    claims.TOOL_PLATFORM,
+    claims.AGS_ENDPOINT,
+    claims.NRPS,
+    claims.DEEP_LINKING_SETTINGS,
+)
+_TEXT_CLAIMS = ("sub", "name", "given_name", "family_name", claims.MESSAGE_TYPE)
+
+
+def _check_claim_types(payload: dict[str, Any], registration: Registration) -> None:
+    """Refuse claims of the wrong JSON type before anything reads them."""
+    for name in _OBJECT_CLAIMS:
+        if name in payload and not isinstance(payload[name], dict):
+            raise BadToken(
+                f"claim {name.rsplit('/', 1)[-1]} must be an object",
+                registration_id=registration.id,
+            )
+    for name in _TEXT_CLAIMS:
+        if name in payload and not isinstance(payload[name], str):
+            raise BadToken(
+                f"claim {name.rsplit('/', 1)[-1]} must be a string",
+                registration_id=registration.id,
+            )
+    roles = payload.get(claims.ROLES, [])
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise BadToken(
+            "claim roles must be a list of strings", registration_id=registration.id
+        )

@@ -19,16 +19,17 @@ class ToolRole(StrEnum):
     ADMIN = "admin"
 
 
+# Mentor is left out on purpose: Canvas sends course observers (often a
+# participant's relatives) as Mentor, and reflections hold recovery stories.
 _CONTEXT_COORDINATOR = {
     "Instructor",
     "TeachingAssistant",
     "Administrator",
     "ContentDeveloper",
-    "Mentor",
     "Manager",
 }
 _CONTEXT_LEARNER = {"Learner", "Member"}
-_INSTITUTION_COORDINATOR = {"Instructor", "Faculty", "Staff", "Mentor"}
+_INSTITUTION_COORDINATOR = {"Instructor", "Faculty", "Staff"}
 _SYSTEM_ADMIN = {"Administrator", "SysAdmin"}
 
 
@@ -50,6 +51,8 @@ def tool_role(role_uris: Iterable[str]) -> ToolRole:
     """Map a launch's roles claim to the tool's role."""
     by_vocabulary: dict[str, set[str]] = {}
     for uri in role_uris:
+        if not isinstance(uri, str):
+            continue
         vocabulary, name = _split(uri)
         by_vocabulary.setdefault(vocabulary, set()).add(name)
 

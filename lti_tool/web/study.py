@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("study", __name__)
 
 MAX_BEATS_PER_REQUEST = 200
+MAX_HEARTBEAT_BYTES = 256 * 1024
 KIND_LABELS = {
     "video": "Video",
     "reading": "Reading",
@@ -159,6 +160,8 @@ def _choice(raw: str | None) -> int | None:
 @bp.post("/study/heartbeat")
 def heartbeat() -> tuple[Response, int]:
     visit = current_visit()
+    if (request.content_length or 0) > MAX_HEARTBEAT_BYTES:
+        return jsonify(error="too many heartbeats in one request"), 413
     payload = request.get_json(silent=True, force=True) or {}
     program_id = str(payload.get("program", ""))
     raw_beats = payload.get("beats")
