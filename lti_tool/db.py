@@ -17,7 +17,14 @@ def make_engine(database_url: str) -> Engine:
         Path(database_url.removeprefix("sqlite:///")).parent.mkdir(
             parents=True, exist_ok=True
         )
-        engine = create_engine(database_url, connect_args={"timeout": 30})
+        # The development server answers requests on threads, and the database
+        # store opens its own connection beside the request's: allow plenty.
+        engine = create_engine(
+            database_url,
+            connect_args={"timeout": 30},
+            pool_size=20,
+            max_overflow=40,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]

@@ -683,3 +683,25 @@ def test_the_program_page_link_to_administration_is_for_system_admins_only(
 
     assert ('href="/admin/from-launch?ls=token-1"' in html) is shown
     assert ('target="_blank"' in html) is shown
+
+
+def test_parallel_wrong_passwords_cannot_exceed_the_limit(app):
+    import threading
+
+    from lti_tool.web.admin_access import SignInThrottle
+
+    throttle = SignInThrottle(app.extensions["store"], limit=5)
+    granted: list[int | None] = []
+    barrier = threading.Barrier(12)
+
+    def guess() -> None:
+        barrier.wait()
+        granted.append(throttle.reserve("ghost", "10.0.0.1"))
+
+    threads = [threading.Thread(target=guess) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(g for g in granted if g is not None) == [1, 2, 3, 4, 5]
+    assert granted.count(None) == 7

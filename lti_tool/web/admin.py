@@ -161,7 +161,7 @@ def sign_in() -> Response | tuple[str, int] | str:
     password = request.form.get("password", "")
     address = request.remote_addr or "-"
     throttle = SignInThrottle(current_app.extensions["store"])
-    if throttle.is_locked(username, address):
+    if throttle.reserve(username, address) is None:
         log.warning("admin sign-in refused reason=throttled")
         message = "Too many failed sign-ins. Wait 15 minutes, then try again."
         return render_template("admin/sign_in.html", error=message), 429
@@ -169,7 +169,7 @@ def sign_in() -> Response | tuple[str, int] | str:
     session = db.get_session()
     account = authenticate(session, username, password)
     if account is None:
-        throttle.record_failure(username, address)
+        # The slot reserved above stays taken: it counts this failure.
         log.warning("admin sign-in refused reason=wrong_credentials")
         message = "The user name or the password is wrong."
         return render_template("admin/sign_in.html", error=message), 401

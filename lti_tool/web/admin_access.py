@@ -132,6 +132,18 @@ class SignInThrottle:
                 return attempt
         return self.limit
 
+    def reserve(self, username: str, address: str) -> int | None:
+        """Take a failure slot before the password is checked; None when locked.
+
+        Reserving first means parallel guesses each need a slot of their own, so
+        a burst cannot test more passwords than the limit.
+        """
+        key = self._key(username, address)
+        for attempt in range(1, self.limit + 1):
+            if self._store.add(f"{key}:{attempt}", "1", self.window_seconds):
+                return attempt
+        return None
+
     def clear(self, username: str, address: str) -> None:
         """Forget the failures after a successful sign-in."""
         key = self._key(username, address)
