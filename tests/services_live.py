@@ -79,6 +79,8 @@ def tool_and_sandbox(
             "base_url": tool_url,
             "secret_key": "services-test-secret",
             "redis_url": "",
+            # The sandbox's services answer on loopback, as in `lti-tool dev`.
+            "registration_allow_private": True,
             **(tool_settings or {}),
         }
     )

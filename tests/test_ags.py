@@ -30,6 +30,8 @@ from lti_tool.services.token import AccessTokens, ServiceAccount
 from tests.services_helpers import MemoryStore, fixture
 
 TOKEN_URL = "https://lms.example.edu/token"
+# The recorded Moodle's and Canvas's service hosts, as ServiceAccount.of names them.
+SERVICE_HOSTS = ("127.0.0.1:8081", "*.instructure.com:443")
 MOODLE_LINE_ITEMS = "http://127.0.0.1:8081/mod/lti/services.php/2/lineitems?type_id=1"
 MOODLE_LINE_ITEM = (
     "http://127.0.0.1:8081/mod/lti/services.php/2/lineitems/2/lineitem?type_id=1"
@@ -54,7 +56,7 @@ def ags(keys_dir: Any) -> AgsClient:
     tokens = AccessTokens(
         MemoryStore(), PlatformSession(5), KeyRing(keys_dir, timedelta(days=14))
     )
-    account = ServiceAccount(1, "client-1", TOKEN_URL, TOKEN_URL)
+    account = ServiceAccount(1, "client-1", TOKEN_URL, TOKEN_URL, SERVICE_HOSTS)
     return AgsClient(
         ServiceClient(
             tokens, PlatformSession(5), account, ["scope-a", "scope-b"], "ags"

@@ -20,6 +20,8 @@ from lti_tool.services.token import AccessTokens, ServiceAccount
 from tests.services_helpers import MemoryStore, fixture
 
 TOKEN_URL = "https://lms.example.edu/token"
+# The recorded Moodle's and Canvas's service hosts, as ServiceAccount.of names them.
+SERVICE_HOSTS = ("127.0.0.1:8081", "*.instructure.com:443")
 CANVAS_ROSTER = "https://westfield.instructure.com/api/lti/courses/4821/names_and_roles"
 MOODLE_ROSTER = (
     "http://127.0.0.1:8081/mod/lti/services.php/CourseSection/2/bindings/1/memberships"
@@ -31,7 +33,7 @@ def client(keys_dir: Path) -> ServiceClient:
     tokens = AccessTokens(
         MemoryStore(), PlatformSession(5), KeyRing(keys_dir, timedelta(days=14))
     )
-    account = ServiceAccount(1, "client-1", TOKEN_URL, TOKEN_URL)
+    account = ServiceAccount(1, "client-1", TOKEN_URL, TOKEN_URL, SERVICE_HOSTS)
     return ServiceClient(tokens, PlatformSession(5), account, [NRPS_SCOPE], "nrps")
 
 

@@ -13,9 +13,9 @@ import click
 from lti_tool.catalog import load_app_catalog
 from lti_tool.db import make_engine
 from lti_tool.logs import configure_logging
-from lti_tool.lti.http import PlatformSession
 from lti_tool.lti.keys import KeyRing
 from lti_tool.lti.store import make_store
+from lti_tool.services.client import service_session
 from lti_tool.services.token import AccessTokens
 from lti_tool.services.worker import ScoreWorker, WorkerOptions
 from lti_tool.settings import Settings, load_settings
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def build_worker(settings: Settings, options: WorkerOptions) -> ScoreWorker:
     """A worker wired like the web app: same database, store, keys and content."""
     engine = make_engine(settings.database_url)
-    http = PlatformSession(settings.http_timeout_seconds)
+    http = service_session(settings)
     key_ring = KeyRing(settings.keys_dir, timedelta(days=settings.key_grace_days))
     store = make_store(engine, settings.redis_url)
     tokens = AccessTokens(store, http, key_ring)

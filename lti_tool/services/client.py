@@ -5,14 +5,18 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import requests
 
+from lti_tool.lti.outbound import OutboundPolicy, UnsafeUrl, guarded_session
 from lti_tool.services.errors import (
     PlatformServiceError,
     from_exception,
     from_response,
+    refused_address,
+    refused_redirect,
+    refused_url,
 )
 from lti_tool.services.token import AccessTokens, ServiceAccount
 
@@ -24,6 +28,16 @@ SERVICE_NAMES = {"ags": "grade service", "nrps": "roster service"}
 
 _LINK_PART = re.compile(r"<([^>]*)>\s*((?:;[^,<]*)*)")
 _REL = re.compile(r""";\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,"]+))""", re.IGNORECASE)
+
+
+def service_session(settings: Any) -> requests.Session:
+    """The session for platform services: every connection's address checked.
+
+    Loopback and private addresses only when `registration_allow_private` (the
+    sandbox, an intranet LMS); link-local (cloud metadata) never.
+    """
+    policy = OutboundPolicy(allow_private=settings.registration_allow_private)
+    return guarded_session(settings.http_timeout_seconds, policy)
 
 
 def next_page_url(link_header: str | None) -> str | None:
@@ -73,6 +87,10 @@ class ServiceClient:
         have been revoked. A second 401 on a fresh token usually means a web
         server in front of the platform drops the Authorization header.
         """
+        # The URL came from a launch claim or a Link header: only the platform's
+        # own hosts get the token (checked before one is even fetched).
+        if not self.account.allows(url):
+            self._refuse(refused_url(url, self._name))
         extra = {**(headers or {}), "Accept": accept}
         token = self._tokens.get(self.account, self.scopes)
         response = self._send(method, url, token, extra, kwargs)
@@ -111,13 +129,25 @@ class ServiceClient:
         headers: dict[str, str],
         kwargs: dict[str, Any],
     ) -> requests.Response:
+        # Redirects are not followed: each hop would be a URL nobody checked.
         headers = {**headers, "Authorization": f"Bearer {token}"}
         try:
-            return self._http.request(method, url, headers=headers, **kwargs)
+            response = self._http.request(
+                method, url, headers=headers, allow_redirects=False, **kwargs
+            )
+        except UnsafeUrl:
+            self._refuse(refused_address(url, self._name))
         except requests.RequestException as error:
             failure = from_exception(error, url, f"the {self._name} failed")
             self._log(failure)
             raise failure from None
+        if response.is_redirect or 300 <= response.status_code < 400:
+            self._refuse(refused_redirect(response, self._name))
+        return response
+
+    def _refuse(self, failure: PlatformServiceError) -> NoReturn:
+        self._log(failure)
+        raise failure
 
     def _failure(
         self, response: requests.Response, token: str, message: str

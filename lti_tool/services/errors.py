@@ -29,6 +29,7 @@ class PlatformServiceError(Exception):
         answer: str = "",
         retry_after: float | None = None,
         transient: bool | None = None,
+        reason: str = "",
     ) -> None:
         super().__init__(message)
         self.url = url
@@ -36,6 +37,14 @@ class PlatformServiceError(Exception):
         self.answer = answer
         self.retry_after = retry_after
         self._transient = transient
+        self._reason = reason
+
+    @property
+    def reason(self) -> str:
+        """A short code for people who must not see the platform's own words."""
+        if self._reason:
+            return self._reason
+        return "no_answer" if self.status is None else "platform_refused"
 
     @property
     def is_transient(self) -> bool:
@@ -43,6 +52,11 @@ class PlatformServiceError(Exception):
         if self._transient is not None:
             return self._transient
         return self.status is None or self.status in (408, 429) or self.status >= 500
+
+    def summary(self) -> str:
+        """The reason code and HTTP status only: no URL, no body from the host."""
+        status = f", HTTP {self.status}" if self.status is not None else ""
+        return f"reason code {self.reason}{status}"
 
     def describe(self) -> str:
         """One line for a coordinator: what happened and what the platform said."""
@@ -69,8 +83,44 @@ def from_exception(
     error: requests.RequestException, url: str, message: str
 ) -> PlatformServiceError:
     """The error for a call that got no answer at all."""
-    kind = "timed out" if isinstance(error, requests.Timeout) else "unreachable"
-    return PlatformServiceError(f"{message}: the platform {kind}", url=url)
+    timed_out = isinstance(error, requests.Timeout)
+    kind = "timed out" if timed_out else "unreachable"
+    return PlatformServiceError(
+        f"{message}: the platform {kind}",
+        url=url,
+        reason="timeout" if timed_out else "unreachable",
+    )
+
+
+def refused_url(url: str, service: str) -> PlatformServiceError:
+    """A service URL on a host that is not the platform's: never requested."""
+    return PlatformServiceError(
+        f"the {service} URL is not on the platform's host, so it was not called",
+        url=url,
+        transient=False,
+        reason="host_refused",
+    )
+
+
+def refused_address(url: str, service: str) -> PlatformServiceError:
+    """A service host that resolved or connected to a private address."""
+    return PlatformServiceError(
+        f"the {service} host is on a private or reserved network",
+        url=url,
+        transient=False,
+        reason="address_refused",
+    )
+
+
+def refused_redirect(response: requests.Response, service: str) -> PlatformServiceError:
+    """A redirect from a service: each hop would be a URL nobody checked."""
+    return PlatformServiceError(
+        f"the {service} answered with a redirect, which is not followed",
+        url=response.url,
+        status=response.status_code,
+        transient=False,
+        reason="redirect_refused",
+    )
 
 
 def platform_answer(response: requests.Response, secrets: Iterable[str] = ()) -> str:

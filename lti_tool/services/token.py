@@ -17,17 +17,22 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import jwt
 import requests
 
+from lti_tool.lti.dynamic_registration import CANVAS_CLOUD_ISSUERS
 from lti_tool.lti.keys import KeyRing
+from lti_tool.lti.outbound import UnsafeUrl, host_matches
 from lti_tool.lti.store import SharedStore
 from lti_tool.models import Registration
 from lti_tool.services.errors import (
     PlatformServiceError,
     from_exception,
     from_response,
+    refused_address,
+    refused_redirect,
 )
 
 log = logging.getLogger(__name__)
@@ -40,6 +45,9 @@ ASSERTION_LIFETIME_SECONDS = 60
 # Used when a platform leaves out expires_in (Moodle and Canvas send 3600).
 DEFAULT_LIFETIME_SECONDS = 600
 LOCK_POLL_SECONDS = 0.05
+# Canvas cloud serves each school's services from the school's own domain.
+CANVAS_SERVICE_HOSTS = ("*.instructure.com:443",)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,9 @@ class ServiceAccount:
     client_id: str
     token_url: str
     audience: str
+    # `host:port` (or `*.domain:port`) the platform's service URLs may name;
+    # the token URL's own host is always allowed.
+    service_hosts: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, registration: Registration) -> ServiceAccount:
@@ -66,7 +77,57 @@ class ServiceAccount:
             registration.client_id,
             registration.auth_token_url,
             audience,
+            registration_service_hosts(registration),
         )
+
+    def allows(self, url: str) -> bool:
+        """Whether a service URL from a launch is on one of the platform's hosts.
+
+        Launch claims name the URLs the tool then calls with its token; a URL
+        elsewhere would make the tool fetch whatever a platform (or a forged
+        claim) names.
+        """
+        origin = _host_port(url)
+        if origin is None:
+            return False
+        host, port = origin
+        for pattern in (*self.service_hosts, _joined(_host_port(self.token_url))):
+            pattern_host, _, pattern_port = pattern.rpartition(":")
+            if pattern_port == str(port) and host_matches(host, pattern_host):
+                return True
+        return False
+
+
+def registration_service_hosts(registration: Registration) -> tuple[str, ...]:
+    """The hosts a registration names (issuer, login, token, keys), plus Canvas's."""
+    urls = (
+        registration.issuer,
+        registration.auth_login_url,
+        registration.auth_token_url,
+        registration.key_set_url,
+    )
+    hosts = {_joined(_host_port(url)) for url in urls} - {""}
+    if registration.issuer in CANVAS_CLOUD_ISSUERS:
+        hosts.update(CANVAS_SERVICE_HOSTS)
+    return tuple(sorted(hosts))
+
+
+def _host_port(url: str) -> tuple[str, int] | None:
+    """(host, port) of an http(s) URL without credentials; None otherwise."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    if parts.username is not None or parts.password is not None:
+        return None
+    return parts.hostname.lower(), port or _DEFAULT_PORTS[parts.scheme]
+
+
+def _joined(origin: tuple[str, int] | None) -> str:
+    return f"{origin[0]}:{origin[1]}" if origin else ""
 
 
 def scope_set(scopes: Iterable[str]) -> tuple[str, ...]:
@@ -192,12 +253,23 @@ class AccessTokens:
         }
         try:
             response = self._http.post(
-                url, data=form, headers={"Accept": "application/json"}
+                url,
+                data=form,
+                headers={"Accept": "application/json"},
+                allow_redirects=False,
             )
+        except UnsafeUrl:
+            failure = refused_address(url, "token endpoint")
+            _log_failure(failure, account)
+            raise failure from None
         except requests.RequestException as error:
             failure = from_exception(error, url, "access token request failed")
             _log_failure(failure, account)
             raise failure from None
+        if response.is_redirect or 300 <= response.status_code < 400:
+            failure = refused_redirect(response, "token endpoint")
+            _log_failure(failure, account)
+            raise failure
         if not response.ok:
             failure = from_response(response, "the platform refused an access token")
             _log_failure(failure, account)

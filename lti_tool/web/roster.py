@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 
+import requests
 from flask import Blueprint, current_app, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 from lti_tool import db
 from lti_tool.launches import Visit
 from lti_tool.lti.errors import NotPermitted
-from lti_tool.services.client import ServiceClient
+from lti_tool.services.client import ServiceClient, service_session
 from lti_tool.services.endpoints import find_memberships_url
 from lti_tool.services.errors import PlatformServiceError
 from lti_tool.services.nrps import NRPS_SCOPE, Member, fetch_members
@@ -28,12 +29,21 @@ log = logging.getLogger(__name__)
 bp = Blueprint("roster", __name__)
 
 
+def service_http() -> requests.Session:
+    """One guarded session per app for calls to the URLs launches name."""
+    extensions = current_app.extensions
+    if "service_http" not in extensions:
+        extensions["service_http"] = service_session(current_app.config["SETTINGS"])
+    http: requests.Session = extensions["service_http"]
+    return http
+
+
 def access_tokens() -> AccessTokens:
     """One token cache per app, so a process asks for each token once."""
     extensions = current_app.extensions
     if "access_tokens" not in extensions:
         extensions["access_tokens"] = AccessTokens(
-            extensions["store"], extensions["http"], extensions["key_ring"]
+            extensions["store"], service_http(), extensions["key_ring"]
         )
     tokens: AccessTokens = extensions["access_tokens"]
     return tokens
@@ -105,7 +115,7 @@ def _platform_members(visit: Visit) -> tuple[list[Member] | None, str | None]:
     registration = visit.context.deployment.registration
     client = ServiceClient(
         access_tokens(),
-        current_app.extensions["http"],
+        service_http(),
         ServiceAccount.of(registration),
         (NRPS_SCOPE,),
         "nrps",
@@ -113,4 +123,6 @@ def _platform_members(visit: Visit) -> tuple[list[Member] | None, str | None]:
     try:
         return fetch_members(client, str(url)), None
     except PlatformServiceError as failure:
-        return None, f"The roster could not be read: {failure.describe()}."
+        # Only a code and the status: the answer may come from a host the
+        # coordinator should not be shown, and the log has the details.
+        return None, f"The roster could not be read ({failure.summary()})."
