@@ -44,7 +44,7 @@ content-check: $(STAMP)
 
 test: $(STAMP) $(AXE) chromium lint content-check
 	LTI_TOOL_TEST_REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -q
-	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('host=127.0.0.1 port=5432 user=postgres dbname=test', connect_timeout=3).close()" 2>/dev/null; then \
+	@if $(BIN)/python -c "import sqlalchemy as sa; sa.create_engine('$(TEST_PG_URL)', connect_args={'connect_timeout': 3}).connect().close()" 2>/dev/null; then \
 	  echo "--- again on PostgreSQL ($(TEST_PG_URL))"; \
 	  LTI_TOOL_TEST_DATABASE_URL=$(TEST_PG_URL) LTI_TOOL_TEST_REDIS_URL=$(TEST_REDIS_URL) \
 	    $(BIN)/pytest -q -m "not browser"; \

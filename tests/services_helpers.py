@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-FIXTURES = Path("/work/shared/fixtures")
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def strip(value: Any) -> Any:

@@ -38,7 +38,7 @@ from lti_tool.registrations import RegistrationInput, save_registration
 from tests.integration_http import Page, parse_html
 from tests.platform import LTI, auth_request_params
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MOODLE = FIXTURES / "moodle-4.5"
 CANVAS = FIXTURES / "canvas"
 TOOL_URL = "http://localhost"  # the `app` fixture's base_url
@@ -50,11 +50,6 @@ ROLES = LTI + "roles"
 CUSTOM = LTI + "custom"
 TARGET_LINK_URI = LTI + "target_link_uri"
 DEPLOYMENT_ID = LTI + "deployment_id"
-
-pytestmark = pytest.mark.skipif(
-    not FIXTURES.is_dir(), reason=f"platform fixtures not found at {FIXTURES}"
-)
-
 
 def strip_docs(value: Any) -> Any:
     """Drop every key starting with `_`: the Canvas fixtures' documentation."""

@@ -29,6 +29,7 @@ from lti_tool.models import (
     HoursEntry,
     ProgramCompletion,
     Registration,
+    StudyClock,
     User,
 )
 from lti_tool.work.knowledge_checks import IncompleteAnswers, score_attempt
@@ -521,3 +522,31 @@ def test_reported_video_length_is_ignored(session, who):
     one = [Heartbeat("watch", "p", 0, 1, NOON, played=((0.0, 1.0),), media_seconds=1.0)]
     record_heartbeats(session, RULES, who, program, one, now=NOON)
     assert ledger_minutes(session, who) == 0
+
+
+def test_first_heartbeats_arriving_together_both_count(engine, who):
+    program = tiny_program()
+    barrier = threading.Barrier(4)
+    failures: list[BaseException] = []
+
+    def send(page: str) -> None:
+        try:
+            with Session(engine) as own:
+                barrier.wait()
+                record_heartbeats(
+                    own, RULES, who, program, beats("read", 1, page=page), now=NOON
+                )
+                own.commit()
+        except Exception as error:  # SQLite may make a concurrent writer wait out
+            if "database is locked" not in str(error):
+                failures.append(error)
+
+    with Session(engine) as setup:
+        setup.query(StudyClock).delete()
+        setup.commit()
+    threads = [threading.Thread(target=send, args=(f"p{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []

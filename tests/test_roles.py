@@ -45,7 +45,7 @@ def test_moodle_instructor_roles_from_fixture_map_to_coordinator():
     import json
     from pathlib import Path
 
-    fixture = Path(__file__).resolve().parents[2] / "shared/fixtures/moodle-4.5"
+    fixture = Path(__file__).resolve().parent / "fixtures/moodle-4.5"
     launch = json.loads((fixture / "launch-instructor.json").read_text())
     roles = launch["payload"]["https://purl.imsglobal.org/spec/lti/claim/roles"]
     assert tool_role(roles) is ToolRole.COORDINATOR

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_tool.content.model import Activity, Program
@@ -120,27 +121,45 @@ def _progress_row(
         .with_for_update()
     )
     row = session.scalars(query).first()
-    if row is None:
-        row = ActivityProgress(
-            user_id=who.user_id,
-            context_pk=who.context_pk,
-            program_id=program_id,
-            activity_id=activity_id,
-            last_sequence={},
-            watched_ranges=[],
-        )
-        session.add(row)
-        session.flush()
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():
+            row = ActivityProgress(
+                user_id=who.user_id,
+                context_pk=who.context_pk,
+                program_id=program_id,
+                activity_id=activity_id,
+                last_sequence={},
+                watched_ranges=[],
+            )
+            session.add(row)
+    except IntegrityError:
+        # Created by a request that arrived at the same moment: use theirs.
+        row = session.scalars(query.execution_options(populate_existing=True)).one()
     return row
 
 
 def _clock(session: Session, user_id: int) -> StudyClock:
+    """The participant's clock row, locked; created on first use, race-safe.
+
+    A page's closing beacon and the next page's first heartbeat can arrive
+    together: the loser of the insert race locks the winner's row instead.
+    """
     clock = session.get(StudyClock, user_id, with_for_update=True)
-    if clock is None:
-        clock = StudyClock(
-            user_id=user_id, last_heartbeat_at=datetime.min.replace(tzinfo=UTC)
+    if clock is not None:
+        return clock
+    try:
+        with session.begin_nested():
+            clock = StudyClock(
+                user_id=user_id, last_heartbeat_at=datetime.min.replace(tzinfo=UTC)
+            )
+            session.add(clock)
+    except IntegrityError:
+        clock = session.get(
+            StudyClock, user_id, with_for_update=True, populate_existing=True
         )
-        session.add(clock)
+        assert clock is not None
     return clock
 
 
