@@ -60,10 +60,22 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     )
     app.extensions["catalog"] = load_app_catalog(settings.content_dir)
 
+    from lti_tool.hours.rules import round_down_to_quarter_hour
     from lti_tool.web import register_blueprints
+
+    # Hours anywhere on a page: minutes, rounded down to the quarter hour.
+    app.jinja_env.filters["hours"] = lambda minutes: _hours_text(
+        round_down_to_quarter_hour(int(minutes or 0))
+    )
 
     register_blueprints(app)
     return app
+
+
+def _hours_text(hours: float) -> str:
+    """3.75 → "3.75", 3.5 → "3.5", 23 → "23.0": quarters shown exactly."""
+    text = f"{hours:.2f}"
+    return text[:-1] if text.endswith("0") else text
 
 
 def _development_secret(app: Flask) -> str:

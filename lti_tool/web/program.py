@@ -94,7 +94,7 @@ def home() -> str:
                 "program/choose_target.html",
                 visit=visit,
                 role_label=ROLE_LABELS[visit.role],
-                programs=list(catalog.programs.values()),
+                programs=sorted(catalog.programs.values(), key=lambda p: p.title),
                 session_token=g.session_token,
                 csrf_token=csrf_token(visit),
             )
