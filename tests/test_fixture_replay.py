@@ -51,6 +51,7 @@ CUSTOM = LTI + "custom"
 TARGET_LINK_URI = LTI + "target_link_uri"
 DEPLOYMENT_ID = LTI + "deployment_id"
 
+
 def strip_docs(value: Any) -> Any:
     """Drop every key starting with `_`: the Canvas fixtures' documentation."""
     if isinstance(value, dict):
