@@ -207,6 +207,9 @@ def start_workers(
         "LTI_TOOL_KEYS_DIR": str(keys_dir),
         # Per-score INFO lines would measure the terminal, not the delivery.
         "LTI_TOOL_LOG_LEVEL": "WARNING",
+        # The sandbox platform listens on 127.0.0.1, a private address that the
+        # worker refuses to call unless told this is a development set-up.
+        "LTI_TOOL_REGISTRATION_ALLOW_PRIVATE": "1",
     }
     command = [
         sys.executable,
