@@ -59,7 +59,7 @@ BEATS_PER_ACTIVITY = 40
 # Bounds, so a typo cannot turn the bench into a long-running load source.
 MAX_TOTAL_SECONDS = 180.0
 MAX_CONCURRENCY = 128
-MAX_BEATS_PER_LEVEL = 500  # per learner; also spaces the levels' timelines
+MAX_BEATS_PER_LEVEL = 25  # per learner; also spaces the levels' timelines
 REQUEST_TIMEOUT = 30
 
 
@@ -92,6 +92,7 @@ def prepare(database_url: str, count: int) -> Learners:
         Membership,
         Registration,
         ResourceLink,
+        StudyClock,
         User,
     )
     from lti_tool.settings import load_settings
@@ -123,7 +124,18 @@ def prepare(database_url: str, count: int) -> Learners:
             session.add_all([link, *users])
             session.flush()
             expires = datetime.now(UTC) + timedelta(hours=1)
+            # The tool credits no more study than the time it saw pass: each
+            # learner "opened the page" an hour ago, so the bench's backlog of
+            # heartbeats (spaced 30 s apart over that hour) is all creditable.
+            opened = datetime.now(UTC) - timedelta(minutes=59)
             for user, token in zip(users, tokens, strict=True):
+                session.add(
+                    StudyClock(
+                        user_id=user.id,
+                        last_heartbeat_at=opened,
+                        counted_until=opened,
+                    )
+                )
                 session.add(
                     Membership(user_id=user.id, context_pk=course.id, role="learner")
                 )
@@ -647,7 +659,9 @@ def main(argv: list[str] | None = None) -> int:
     levels: list[Level] = []
     # Timelines start two days back: every heartbeat is in the past (the tool
     # refuses future ones) and within its seven-day window.
-    base_ms = int((time.time() - 2 * 86400) * 1000)
+    # Timelines start just after the learners opened their pages (see prepare);
+    # heartbeats older than an hour would be refused as stale.
+    base_ms = int((time.time() - 58 * 60) * 1000)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-heartbeat-") as tmp:
             workdir = Path(tmp)
