@@ -34,7 +34,6 @@ import multiprocessing
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from procstat import child_pids, free_port, stat_fields, tree_cpu_seconds
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -201,40 +202,6 @@ def remove(database_url: str, issuer: str) -> None:
 # --- gunicorn and CPU time from /proc -----------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return raw[raw.rindex(")") + 2 :].split()
-
-
-def children(parent: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = _stat(int(entry))
-            if fields is not None and int(fields[1]) == parent:
-                found.append(int(entry))
-    return found
-
-
-def tree_cpu_seconds(master: int) -> float:
-    """utime+stime (and reaped children's) of gunicorn's master and workers."""
-    ticks = 0
-    for pid in [master, *children(master)]:
-        fields = _stat(pid)
-        if fields is not None:
-            ticks += sum(int(value) for value in fields[11:15])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 def postgres_cpu_seconds() -> float:
     """utime+stime of every process named postgres (all databases' backends)."""
     ticks = 0
@@ -306,7 +273,7 @@ def _wait_until_ready(server: Server, timeout: float = 30.0) -> None:
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise BenchFailed(f"gunicorn exited:\n{_log_tail(server)}")
-        if len(children(server.process.pid)) == WORKERS and _answers(server.port):
+        if len(child_pids(server.process.pid)) == WORKERS and _answers(server.port):
             return
         time.sleep(0.2)
     raise BenchFailed(f"gunicorn not ready in {timeout:.0f} s")
@@ -325,7 +292,7 @@ def _answers(port: int) -> bool:
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
     """Stop our gunicorn by its PID; the master stops its workers."""
-    workers = children(process.pid)
+    workers = child_pids(process.pid)
     if process.poll() is None:
         process.terminate()
         try:
@@ -335,7 +302,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=5)
     for pid in workers:
         # Only a worker still parented to our (gone) master is ours to kill.
-        fields = _stat(pid)
+        fields = stat_fields(pid)
         if fields is not None and int(fields[1]) == process.pid:
             os.kill(pid, signal.SIGKILL)
 

@@ -26,7 +26,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+from procstat import child_pids, free_port, stat_fields, tree_cpu_seconds
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -289,43 +289,6 @@ class Server:
     database_name: str = ""
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat from field 3 (state) on; None if it is gone."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    # The command name may hold spaces and parentheses: split after the last ')'.
-    return raw[raw.rindex(")") + 2 :].split()
-
-
-def child_pids(parent: int) -> list[int]:
-    children = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = _stat_fields(int(entry))
-            if fields is not None and int(fields[1]) == parent:
-                children.append(int(entry))
-    return children
-
-
-def tree_cpu_seconds(master: int) -> float:
-    """utime+stime of the master and its workers, plus reaped children's."""
-    ticks = 0
-    for pid in [master, *child_pids(master)]:
-        fields = _stat_fields(pid)
-        if fields is not None:
-            # Fields 14-17: utime, stime, cutime, cstime (clock ticks).
-            ticks += sum(int(value) for value in fields[11:15])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 def machine_cpu_seconds() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
     fields = [int(value) for value in Path("/proc/stat").read_text().split()[1:9]]
@@ -354,7 +317,7 @@ def database_cpu_seconds(database_name: str) -> float:
             continue
         # A backend's title: "postgres: <cluster>: <user> <database> <client> ..."
         if command.startswith(b"postgres: ") and marker in command:
-            fields = _stat_fields(int(entry))
+            fields = stat_fields(int(entry))
             ticks += 0 if fields is None else int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
 
@@ -397,7 +360,7 @@ def wait_for_quiet(max_wait: float) -> None:
 
 
 def _start_time(pid: int) -> str | None:
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return None if fields is None else fields[19]
 
 

@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from procstat import free_port
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -66,14 +67,6 @@ TARGETS = {"scores_per_second_min": 200.0, "token_requests_max": 1}
 MAX_UPDATES = 5000
 MAX_WORKERS = 8
 MAX_SECONDS = 180.0
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager
