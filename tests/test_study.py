@@ -244,3 +244,13 @@ def test_oversized_heartbeat_request_is_refused_unread(client, learner):
         f"/study/heartbeat?ls={learner}", data=body, content_type="application/json"
     )
     assert response.status_code == 413
+
+
+def test_reviewed_work_does_not_claim_not_started(client, learner, app):
+    reflection = next(a for a in first_module(app).activities if a.kind == "reflection")
+    page = client.get(
+        f"/study/pss/activities/{reflection.id}", query_string={"ls": learner}
+    )
+    header = page.text.split("<h1>")[0]
+    assert "Not started" not in header
+    assert "minutes planned" in header
