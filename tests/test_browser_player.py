@@ -31,6 +31,11 @@ def test_learner_walks_next_and_previous_inside_the_frame(browser, live):
     frame.locator("a[rel=prev]").click()
     frame.locator("h1", has_text=first.title).wait_for()
 
+    # The tool asked the course page to fit its frame to the content.
+    page.wait_for_function(
+        "() => document.querySelector('iframe.tool').style.height.endsWith('px')"
+    )
+
     breadcrumb = frame.get_by_role("navigation", name="Breadcrumb")
     assert module.title in breadcrumb.inner_text()
     assert "Alex Rivera" not in page.url

@@ -47,3 +47,24 @@
     }
   }
 })();
+
+// Like Canvas and Moodle, grow the tool's frame when it asks (lti.frameResize),
+// so the course page scrolls instead of a scrollbar inside the frame.
+(function () {
+  "use strict";
+
+  const frame = document.querySelector("iframe.tool");
+  if (!frame) {
+    return;
+  }
+  window.addEventListener("message", function (event) {
+    const data = event.data || {};
+    if (event.source !== frame.contentWindow || data.subject !== "lti.frameResize") {
+      return;
+    }
+    const height = Number(data.height);
+    if (Number.isFinite(height) && height > 0 && height < 20000) {
+      frame.style.height = Math.ceil(height) + "px";
+    }
+  });
+})();
