@@ -25,6 +25,7 @@ from lti_tool.models.base import utcnow
 log = logging.getLogger(__name__)
 
 TARGET_PARAMETER = "target"
+STALE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -168,8 +169,12 @@ def record_launch(
     now = utcnow()
     membership.role = role.value
     membership.last_launch_at = now
-    launch.deployment.last_launch_at = now
-    launch.registration.last_launch_at = now
+    # Every launch of a platform would otherwise update the same two rows, and
+    # concurrent launches would queue on them; a minute's precision is plenty.
+    for row in (launch.deployment, launch.registration):
+        last = row.last_launch_at
+        if last is None or (last.replace(tzinfo=last.tzinfo or UTC) < now - STALE):
+            row.last_launch_at = now
     target = resolve_target(launch, link, is_known)
     session.flush()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from lti_tool.models import Deployment, Registration
 
@@ -54,13 +54,14 @@ def find_registration(
     session: Session, issuer: str, client_id: str | None
 ) -> Registration | None:
     """The registration for (issuer, client_id); by issuer only if it has one."""
-    query = (
-        select(Registration)
-        .where(Registration.issuer == issuer)
-        .options(selectinload(Registration.deployments))
-    )
+    query = select(Registration).where(Registration.issuer == issuer)
     if client_id:
-        return session.scalars(query.where(Registration.client_id == client_id)).first()
+        # Every login and launch comes here: one joined query, not two.
+        by_client = query.where(Registration.client_id == client_id).options(
+            joinedload(Registration.deployments)
+        )
+        return session.scalars(by_client).unique().first()
+    query = query.options(selectinload(Registration.deployments))
     candidates = session.scalars(query.limit(2)).all()
     return candidates[0] if len(candidates) == 1 else None
 

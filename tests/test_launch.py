@@ -469,3 +469,16 @@ def test_platform_error_text_cannot_forge_log_lines(client, caplog):
     for record in rejected:
         ScrubTokens().filter(record)
         assert "\n" not in record.getMessage()
+
+
+def test_launch_times_are_recorded_to_the_minute(launcher, engine):
+    from lti_tool.models import Registration
+
+    assert launcher.launch_as().status_code == 303
+    with engine.connect() as connection:
+        first = connection.scalar(select(Registration.last_launch_at))
+    assert launcher.launch_as().status_code == 303
+    with engine.connect() as connection:
+        second = connection.scalar(select(Registration.last_launch_at))
+    assert first is not None
+    assert second == first
