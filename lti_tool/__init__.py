@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from lti_tool import db
 from lti_tool.catalog import load_app_catalog
 from lti_tool.logs import configure_logging
+from lti_tool.lti.directory import RegistrationDirectory
 from lti_tool.lti.http import PlatformSession
 from lti_tool.lti.keys import KeyRing
 from lti_tool.lti.platform_keys import PlatformKeys
@@ -57,6 +58,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     )
     app.extensions["platform_keys"] = PlatformKeys(
         store, http, settings.jwks_default_ttl_seconds
+    )
+    app.extensions["registrations"] = RegistrationDirectory(
+        engine, settings.registration_cache_seconds
     )
     app.extensions["catalog"] = load_app_catalog(settings.content_dir)
 

@@ -53,6 +53,14 @@ def init_app(app: Flask, engine: Engine) -> None:
             session.close()
 
 
+def get_engine() -> Engine:
+    """The app's engine, for work that needs no ORM session (the launch)."""
+    from flask import current_app
+
+    engine: Engine = current_app.extensions["db_engine"]
+    return engine
+
+
 def get_session() -> Session:
     """The current request's session, opened on first use."""
     from flask import current_app

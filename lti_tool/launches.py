@@ -8,24 +8,22 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, timedelta
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sqlalchemy import Select, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from lti_tool.launch_records import LaunchRow, write_launch
 from lti_tool.lti import claims
 from lti_tool.lti.errors import SessionExpired
 from lti_tool.lti.launch import ValidatedLaunch
 from lti_tool.lti.roles import ToolRole, tool_role
-from lti_tool.models import Context, LaunchSession, Membership, ResourceLink, User
+from lti_tool.models import Context, LaunchSession, ResourceLink, User
 from lti_tool.models.base import utcnow
 
 log = logging.getLogger(__name__)
 
 TARGET_PARAMETER = "target"
-STALE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -46,77 +44,6 @@ class Visit:
         return self.role in (ToolRole.COORDINATOR, ToolRole.ADMIN)
 
 
-def _upsert(
-    session: Session,
-    model: type,
-    keys: dict[str, Any],
-    defaults: dict[str, Any] | None = None,
-) -> Any:
-    """The row with these unique keys, created if missing – safe under races.
-
-    A whole cohort opening a new course at once sends many first launches into
-    the same context: the loser of an insert race re-reads the winner's row.
-    """
-    query: Select[Any] = select(model).filter_by(**keys)
-    row = session.scalars(query).first()
-    if row is not None:
-        return row
-    try:
-        with session.begin_nested():
-            row = model(**keys, **(defaults or {}))
-            session.add(row)
-    except IntegrityError:
-        row = session.scalars(query).one()
-    return row
-
-
-def sync_user_from_launch(session: Session, launch: ValidatedLaunch) -> User:
-    """The user keyed by (issuer, sub), with their current display name."""
-    user: User = _upsert(
-        session,
-        User,
-        {"issuer": launch.registration.issuer, "sub": str(launch.payload["sub"])},
-    )
-    name = launch.claim("name") or " ".join(
-        part
-        for part in (launch.claim("given_name"), launch.claim("family_name"))
-        if part
-    )
-    user.name = str(name or "")[:255]
-    return user
-
-
-def sync_context_from_launch(session: Session, launch: ValidatedLaunch) -> Context:
-    """The context keyed by (deployment, context id); one per deployment if absent."""
-    claim = launch.claim(claims.CONTEXT) or {}
-    # A launch from outside any course still needs somewhere to keep its data.
-    context_id = str(claim.get("id") or f"deployment:{launch.deployment.deployment_id}")
-    context: Context = _upsert(
-        session,
-        Context,
-        {"deployment_pk": launch.deployment.id, "context_id": context_id},
-    )
-    context.title = str(claim.get("title") or context.title or "")[:255]
-    context.label = str(claim.get("label") or context.label or "")[:255]
-    return context
-
-
-def sync_resource_link_from_launch(
-    session: Session, launch: ValidatedLaunch, context: Context
-) -> ResourceLink | None:
-    """The resource link of this launch, if the message has one."""
-    claim = launch.claim(claims.RESOURCE_LINK) or {}
-    if not claim.get("id"):
-        return None
-    link: ResourceLink = _upsert(
-        session,
-        ResourceLink,
-        {"context_pk": context.id, "resource_link_id": str(claim["id"])},
-    )
-    link.title = str(claim.get("title") or "")[:255]
-    return link
-
-
 def requested_target(launch: ValidatedLaunch) -> str:
     """The target named by the launch: custom parameter, else target_link_uri query.
 
@@ -132,61 +59,56 @@ def requested_target(launch: ValidatedLaunch) -> str:
     return query.get(TARGET_PARAMETER, [""])[0].strip()
 
 
-def resolve_target(
-    launch: ValidatedLaunch,
-    link: ResourceLink | None,
-    is_known: Callable[[str], bool],
-) -> str:
-    """The program or module to open; remembers a newly named target on the link."""
-    candidate = requested_target(launch)
-    if candidate and is_known(candidate):
-        if link is not None:
-            link.target = candidate
-        return candidate
-    if candidate:
-        log.warning("launch target unknown target_length=%d", len(candidate))
-    if link is not None and link.target and is_known(link.target):
-        return link.target
-    return ""
+@dataclass(frozen=True)
+class RecordedLaunch:
+    """What a launch left in the database, and the session token for its pages."""
+
+    token: str
+    user_id: int
+    context_pk: int
+    resource_link_pk: int | None
+    role: ToolRole
 
 
 def record_launch(
-    session: Session, launch: ValidatedLaunch, ttl: int, is_known: Callable[[str], bool]
-) -> tuple[str, Visit, str]:
-    """Record everything a launch tells us; returns (session token, visit, target)."""
-    user = sync_user_from_launch(session, launch)
-    context = sync_context_from_launch(session, launch)
-    session.flush()
-    link = sync_resource_link_from_launch(session, launch, context)
-    role = tool_role(launch.claim(claims.ROLES) or [])
+    engine: Engine,
+    launch: ValidatedLaunch,
+    ttl: int,
+    is_known: Callable[[str], bool],
+) -> RecordedLaunch:
+    """Record everything a launch tells us, in one transaction.
 
-    membership: Membership = _upsert(
-        session,
-        Membership,
-        {"user_id": user.id, "context_pk": context.id},
-        {"role": role.value},
-    )
-    now = utcnow()
-    membership.role = role.value
-    membership.last_launch_at = now
-    # Every launch of a platform would otherwise update the same two rows, and
-    # concurrent launches would queue on them; a minute's precision is plenty.
-    for row in (launch.deployment, launch.registration):
-        last = row.last_launch_at
-        if last is None or (last.replace(tzinfo=last.tzinfo or UTC) < now - STALE):
-            row.last_launch_at = now
-    target = resolve_target(launch, link, is_known)
-    session.flush()
+    Whoever launches, the same rows are written: the user keyed by (issuer,
+    sub) with their display name, the context keyed by (deployment, context id),
+    the resource link and the target it opens, the membership with its role,
+    and a launch session. See `lti_tool.launch_records` for how.
+    """
+    context_claim = launch.claim(claims.CONTEXT) or {}
+    link_claim = launch.claim(claims.RESOURCE_LINK) or {}
+    presentation = launch.claim(claims.LAUNCH_PRESENTATION) or {}
+    role = tool_role(launch.claim(claims.ROLES) or [])
+    candidate = requested_target(launch)
+    if candidate and not is_known(candidate):
+        log.warning("launch target unknown target_length=%d", len(candidate))
+        candidate = ""
 
     token = secrets.token_urlsafe(32)
-    presentation = launch.claim(claims.LAUNCH_PRESENTATION) or {}
-    launch_session = LaunchSession(
-        id=token_digest(token),
-        user_id=user.id,
-        context_pk=context.id,
-        resource_link_pk=link.id if link is not None else None,
+    now = utcnow()
+    launch_row = LaunchRow(
+        issuer=launch.registration.issuer,
+        sub=str(launch.payload["sub"]),
+        name=display_name(launch),
+        deployment_pk=launch.deployment_pk,
+        # A launch from outside any course still needs somewhere to keep its data.
+        context_id=str(context_claim.get("id") or f"deployment:{launch.deployment_id}"),
+        context_title=str(context_claim.get("title") or "")[:255],
+        context_label=str(context_claim.get("label") or "")[:255],
+        resource_link_id=str(link_claim.get("id") or ""),
+        link_title=str(link_claim.get("title") or "")[:255],
+        target=candidate,
         role=role.value,
-        claims={
+        session_id=token_digest(token),
+        session_claims={
             "message_type": launch.message_type,
             "return_url": presentation.get("return_url"),
             "document_target": presentation.get("document_target"),
@@ -194,12 +116,28 @@ def record_launch(
             "nrps": launch.claim(claims.NRPS),
             "deep_linking": launch.claim(claims.DEEP_LINKING_SETTINGS),
         },
+        now=now,
         expires_at=now + timedelta(seconds=ttl),
     )
-    session.add(launch_session)
-    session.flush()
-    visit = Visit(launch_session, user, context, link)
-    return token, visit, target
+    written = write_launch(engine, launch_row)
+
+    return RecordedLaunch(
+        token=token,
+        user_id=written.user_id,
+        context_pk=written.context_pk,
+        resource_link_pk=written.resource_link_pk,
+        role=role,
+    )
+
+
+def display_name(launch: ValidatedLaunch) -> str:
+    """The name to show: `name`, else given and family names; nothing else kept."""
+    name = launch.claim("name") or " ".join(
+        part
+        for part in (launch.claim("given_name"), launch.claim("family_name"))
+        if part
+    )
+    return str(name or "")[:255]
 
 
 def token_digest(token: str) -> str:

@@ -31,6 +31,9 @@ class Settings:
     key_grace_days: int = 14
     http_timeout_seconds: float = 5.0
     jwks_default_ttl_seconds: int = 3600
+    # How long each process reuses a registration it read for logins and
+    # launches: disabling or removing one reaches other processes this late.
+    registration_cache_seconds: float = 30.0
     # What to do with a deployment id not yet seen for a known registration:
     # "accept" records it, "reject" sends the user back with a message.
     unknown_deployment: str = "reject"

@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lti_tool.lti.store import Redeemed
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
@@ -49,11 +51,26 @@ class MemoryStore:
 
     def add(self, key: str, value: str, ttl: int) -> bool:
         with self.lock:
+            return self._add(key, value, ttl)
+
+    def _add(self, key: str, value: str, ttl: int) -> bool:
+        found = self.values.get(key)
+        if found and found[1] > self.clock():
+            return False
+        self.values[key] = (value, self.clock() + ttl)
+        return True
+
+    def redeem(
+        self, key: str, prefix: str, mark_key: str, mark_ttl: int
+    ) -> Redeemed | None:
+        with self.lock:
             found = self.values.get(key)
-            if found and found[1] > self.clock():
-                return False
-            self.values[key] = (value, self.clock() + ttl)
-            return True
+            if not found or found[1] <= self.clock():
+                return None
+            if not found[0].startswith(prefix):
+                return None
+            del self.values[key]
+            return Redeemed(found[0], self._add(mark_key, "1", mark_ttl))
 
 
 class Clock:

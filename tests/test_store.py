@@ -107,3 +107,53 @@ def test_writes_sweep_expired_rows(engine):
     with engine.connect() as connection:
         keys = set(connection.scalars(select(StoreEntry.key)))
     assert keys == {"new"}
+
+
+def test_redeem_takes_the_value_and_marks_once(store):
+    store.put("state:s1", "proof-a {json}", 60)
+    redeemed = store.redeem("state:s1", "proof-a ", "nonce:n1", 60)
+    assert redeemed is not None
+    assert redeemed.value == "proof-a {json}"
+    assert redeemed.marked is True
+    assert store.get("state:s1") is None
+    # The mark stays: a second login carrying the same nonce finds it used.
+    store.put("state:s2", "proof-b {json}", 60)
+    again = store.redeem("state:s2", "proof-b ", "nonce:n1", 60)
+    assert again is not None and again.marked is False
+
+
+def test_redeem_with_the_wrong_prefix_changes_nothing(store):
+    store.put("state:s1", "proof-a {json}", 60)
+    assert store.redeem("state:s1", "proof-x ", "nonce:n1", 60) is None
+    assert store.get("state:s1") == "proof-a {json}"
+    # No mark was left behind: the rightful browser still redeems with its nonce.
+    redeemed = store.redeem("state:s1", "proof-a ", "nonce:n1", 60)
+    assert redeemed is not None and redeemed.marked is True
+
+
+def test_redeem_of_a_missing_or_expired_key_is_none(store):
+    assert store.redeem("state:none", "p", "nonce:n", 60) is None
+    if isinstance(store, RedisStore):
+        return
+    store.put("state:old", "p {}", -1)
+    assert store.redeem("state:old", "p", "nonce:n", 60) is None
+    assert store.add("nonce:n", "1", 60) is True
+
+
+def test_concurrent_redeem_has_one_winner(store):
+    store.put("state:contested", "proof {json}", 60)
+    winners: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def grab(index: int) -> None:
+        barrier.wait()
+        redeemed = store.redeem("state:contested", "proof ", f"nonce:{index}", 60)
+        if redeemed is not None:
+            winners.append(redeemed.value)
+
+    threads = [threading.Thread(target=grab, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert winners == ["proof {json}"]

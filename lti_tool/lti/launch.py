@@ -8,14 +8,15 @@ message type come from pylti1p3's message validators.
 from __future__ import annotations
 
 import hmac
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
 from pylti1p3.message_validators import get_validators
-from sqlalchemy.orm import Session
 
 from lti_tool.lti import claims
+from lti_tool.lti.directory import PlatformRegistration, RegistrationDirectory
 from lti_tool.lti.errors import (
     BadSignature,
     BadToken,
@@ -23,16 +24,15 @@ from lti_tool.lti.errors import (
     ExpiredToken,
     LaunchError,
     ReplayedLaunch,
+    StateMismatch,
     UnknownDeployment,
     UnknownPlatform,
     WrongAudience,
     WrongMessage,
 )
 from lti_tool.lti.platform_keys import PlatformKeys
-from lti_tool.lti.state import LoginState
+from lti_tool.lti.state import LoginState, record_prefix
 from lti_tool.lti.store import SharedStore
-from lti_tool.models import Deployment, Registration
-from lti_tool.registrations import find_registration
 
 SUPPORTED_MESSAGES = {claims.RESOURCE_LINK_REQUEST, claims.DEEP_LINKING_REQUEST}
 SIGNING_ALGORITHMS = ["RS256", "RS384", "RS512"]
@@ -42,8 +42,11 @@ SIGNING_ALGORITHMS = ["RS256", "RS384", "RS512"]
 class ValidatedLaunch:
     """A launch whose every check passed."""
 
-    registration: Registration
-    deployment: Deployment
+    registration: PlatformRegistration
+    # Our row id for the launch's deployment, and the platform's id for it.
+    deployment_pk: int
+    deployment_id: str
+    login: LoginState
     header: dict[str, Any]
     payload: dict[str, Any]
 
@@ -60,27 +63,33 @@ class LaunchValidator:
 
     def __init__(
         self,
-        session: Session,
+        directory: RegistrationDirectory,
         store: SharedStore,
         platform_keys: PlatformKeys,
         *,
         leeway: int,
         accept_new_deployments: bool,
     ) -> None:
-        self._session = session
+        self._directory = directory
         self._store = store
         self._keys = platform_keys
         self._leeway = leeway
         self._accept_new_deployments = accept_new_deployments
 
-    def validate(self, id_token: str, login: LoginState) -> ValidatedLaunch:
-        """Check the token against the login that started it; raise LaunchError."""
+    def validate(
+        self, id_token: str, state: str, browser_secret: str
+    ) -> ValidatedLaunch:
+        """Check the token, then spend the login that started it; raise LaunchError.
+
+        The token is checked first, so a forged or expired one cannot use up a
+        login that its rightful browser may still complete.
+        """
         header, unverified = self._read_unverified(id_token)
         issuer = unverified.get("iss")
         if not isinstance(issuer, str) or not issuer:
             raise BadToken("the id_token has no issuer (iss)")
         try:
-            return self._validate(id_token, header, unverified, issuer, login)
+            return self._validate(id_token, header, unverified, state, browser_secret)
         except LaunchError as error:
             error.issuer = issuer[:512]
             raise
@@ -90,29 +99,33 @@ class LaunchValidator:
         id_token: str,
         header: dict[str, Any],
         unverified: dict[str, Any],
-        issuer: str,
-        login: LoginState,
+        state: str,
+        browser_secret: str,
     ) -> ValidatedLaunch:
-        client_id = self._client_id(unverified)
-        registration = self._registration(issuer, client_id)
-        if registration.id != login.registration_id:
-            raise WrongAudience(
-                "the token's issuer and client do not match the login that started it",
-                registration_id=registration.id,
-            )
-
+        registration = self._registration(
+            str(unverified["iss"]), self._client_id(unverified)
+        )
         payload = self._verify_signature(id_token, header, registration)
-        self._check_nonce(payload, login, registration)
-        deployment = self._deployment(payload, registration)
         self._check_message(payload, registration)
-        return ValidatedLaunch(registration, deployment, header, payload)
+        registration, deployment_pk, deployment_id = self._deployment(
+            payload, registration
+        )
+        login = self._spend_login(state, browser_secret, payload, registration)
+        return ValidatedLaunch(
+            registration, deployment_pk, deployment_id, login, header, payload
+        )
 
     def _read_unverified(self, id_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         try:
-            header = jwt.get_unverified_header(id_token)
-            payload = jwt.decode(id_token, options={"verify_signature": False})
-        except jwt.InvalidTokenError:
+            unverified = jwt.api_jws.decode_complete(
+                id_token, options={"verify_signature": False}
+            )
+            header = unverified["header"]
+            payload = json.loads(unverified["payload"])
+        except (jwt.InvalidTokenError, ValueError):
             raise BadToken("the id_token is not a well-formed JWT") from None
+        if not isinstance(payload, dict):
+            raise BadToken("the id_token payload is not a JSON object")
         if header.get("alg") not in SIGNING_ALGORITHMS:
             raise BadSignature(
                 f"the id_token algorithm must be one of {SIGNING_ALGORITHMS}"
@@ -136,8 +149,8 @@ class LaunchValidator:
             raise WrongAudience("the token has several audiences and no azp")
         raise BadToken("the id_token has no audience (aud)")
 
-    def _registration(self, issuer: str, client_id: str) -> Registration:
-        registration = find_registration(self._session, issuer, client_id)
+    def _registration(self, issuer: str, client_id: str) -> PlatformRegistration:
+        registration = self._directory.find(issuer, client_id)
         if registration is None:
             raise UnknownPlatform("no registration for this issuer and client_id")
         if not registration.is_enabled:
@@ -147,7 +160,10 @@ class LaunchValidator:
         return registration
 
     def _verify_signature(
-        self, id_token: str, header: dict[str, Any], registration: Registration
+        self,
+        id_token: str,
+        header: dict[str, Any],
+        registration: PlatformRegistration,
     ) -> dict[str, Any]:
         key = self._keys.key_for(registration.key_set_url, header.get("kid"))
         try:
@@ -188,43 +204,82 @@ class LaunchValidator:
             )
         return payload
 
-    def _check_nonce(
-        self, payload: dict[str, Any], login: LoginState, registration: Registration
-    ) -> None:
+    def _spend_login(
+        self,
+        state: str,
+        browser_secret: str,
+        payload: dict[str, Any],
+        registration: PlatformRegistration,
+    ) -> LoginState:
+        """The login this state names, spent once, by the browser that started it.
+
+        Its nonce is marked used in the same step: the entry outlives the token, so
+        a replay inside the token's life fails even with another login's state. A
+        token may claim any lifetime; a day is far beyond any real platform's.
+        """
         nonce = str(payload.get("nonce", ""))
+        lifetime = int(payload["exp"]) - int(payload["iat"])
+        nonce_ttl = max(60, min(lifetime, 24 * 3600) + 2 * self._leeway)
+        redeemed = None
+        if browser_secret:
+            redeemed = self._store.redeem(
+                "state:" + state,
+                record_prefix(browser_secret),
+                f"nonce:{registration.id}:{nonce}",
+                nonce_ttl,
+            )
+        if redeemed is None:
+            if self._store.get("state:" + state) is not None:
+                raise StateMismatch(
+                    "the browser secret does not match the login",
+                    registration_id=registration.id,
+                )
+            raise StateMismatch(
+                "the state is unknown, expired or already used",
+                registration_id=registration.id,
+            )
+
+        login = LoginState.from_record(redeemed.value)
+        if login.registration_id != registration.id:
+            raise WrongAudience(
+                "the token's issuer and client do not match the login that started it",
+                registration_id=registration.id,
+            )
         if not hmac.compare_digest(nonce, login.nonce):
             raise ReplayedLaunch(
                 "the nonce is not the one this login issued",
                 registration_id=registration.id,
             )
-        # Used once: the entry outlives the token so a replay inside its life fails.
-        # A token may claim any lifetime; a day is far beyond any real platform's.
-        lifetime = int(payload["exp"]) - int(payload["iat"])
-        ttl = max(60, min(lifetime, 24 * 3600) + 2 * self._leeway)
-        used_key = f"nonce:{registration.id}:{nonce}"
-        if not self._store.add(used_key, "1", ttl):
+        if not redeemed.marked:
             raise ReplayedLaunch(registration_id=registration.id)
+        return login
 
     def _deployment(
-        self, payload: dict[str, Any], registration: Registration
-    ) -> Deployment:
+        self, payload: dict[str, Any], registration: PlatformRegistration
+    ) -> tuple[PlatformRegistration, int, str]:
         deployment_id = payload.get(claims.DEPLOYMENT_ID)
         if not isinstance(deployment_id, str) or not deployment_id:
             raise BadToken(
                 "the id_token has no deployment_id", registration_id=registration.id
             )
-        deployment = registration.find_deployment(deployment_id)
-        if deployment is not None:
-            return deployment
-        if not self._accept_new_deployments:
-            raise UnknownDeployment(registration_id=registration.id)
-        deployment = Deployment(deployment_id=deployment_id)
-        registration.deployments.append(deployment)
-        self._session.flush()
-        return deployment
+        if deployment_id not in registration.deployments:
+            # Added since this process last read the registration?
+            registration = (
+                self._directory.find(
+                    registration.issuer, registration.client_id, fresh=True
+                )
+                or registration
+            )
+        if deployment_id not in registration.deployments:
+            if not self._accept_new_deployments:
+                raise UnknownDeployment(registration_id=registration.id)
+            registration = self._directory.add_deployment(registration, deployment_id)
+        return registration, registration.deployments[deployment_id], deployment_id
 
     @staticmethod
-    def _check_message(payload: dict[str, Any], registration: Registration) -> None:
+    def _check_message(
+        payload: dict[str, Any], registration: PlatformRegistration
+    ) -> None:
         _check_claim_types(payload, registration)
         if payload.get(claims.VERSION) != "1.3.0":
             raise WrongMessage(
@@ -259,7 +314,9 @@ _OBJECT_CLAIMS = (
 _TEXT_CLAIMS = ("sub", "name", "given_name", "family_name", claims.MESSAGE_TYPE)
 
 
-def _check_claim_types(payload: dict[str, Any], registration: Registration) -> None:
+def _check_claim_types(
+    payload: dict[str, Any], registration: PlatformRegistration
+) -> None:
     """Refuse claims of the wrong JSON type before anything reads them."""
     for name in _OBJECT_CLAIMS:
         if name in payload and not isinstance(payload[name], dict):

@@ -13,12 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy.orm import Session
-
+from lti_tool.lti.directory import RegistrationDirectory
 from lti_tool.lti.errors import BadLogin, DisabledPlatform, UnknownPlatform
 from lti_tool.lti.state import LoginState, proof_of
 from lti_tool.lti.store import SharedStore
-from lti_tool.registrations import find_registration
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +50,7 @@ def _origin(url: str) -> str:
 
 
 def start_login(
-    session: Session,
+    directory: RegistrationDirectory,
     store: SharedStore,
     params: Mapping[str, str],
     *,
@@ -70,7 +68,7 @@ def start_login(
     if _origin(target_link_uri) != tool_origin:
         raise BadLogin("target_link_uri does not point at this tool")
 
-    registration = find_registration(session, issuer, params.get("client_id") or None)
+    registration = directory.find(issuer, params.get("client_id") or None)
     if registration is None:
         raise UnknownPlatform("no registration for this issuer and client_id")
     if not registration.is_enabled:
@@ -89,7 +87,7 @@ def start_login(
         storage_target=storage_target,
         platform_origin=platform_origin,
     )
-    store.put("state:" + state, login.to_json(), state_ttl)
+    store.put("state:" + state, login.to_record(), state_ttl)
 
     auth_params = {
         "scope": "openid",

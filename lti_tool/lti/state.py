@@ -20,12 +20,18 @@ class LoginState:
     # Origin of the platform's auth URL: the only origin platform storage may be.
     platform_origin: str = ""
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
+    def to_record(self) -> str:
+        """The stored form: the browser proof first, so the store can match it."""
+        return self.browser_proof + " " + json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, raw: str) -> LoginState:
-        return cls(**json.loads(raw))
+    def from_record(cls, raw: str) -> LoginState:
+        return cls(**json.loads(raw.partition(" ")[2]))
+
+
+def record_prefix(browser_secret: str) -> str:
+    """What a stored login record starts with when this secret is the browser's."""
+    return proof_of(browser_secret) + " "
 
 
 def proof_of(browser_secret: str) -> str:

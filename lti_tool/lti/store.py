@@ -7,11 +7,12 @@ processes, so nothing about them may live in process memory.
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 
 import redis
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lti_tool.models import StoreEntry
@@ -31,73 +32,134 @@ class SharedStore(Protocol):
     def add(self, key: str, value: str, ttl: int) -> bool:
         """Store only if absent (or expired); False when the key was already there."""
 
+    def redeem(
+        self, key: str, prefix: str, mark_key: str, mark_ttl: int
+    ) -> Redeemed | None:
+        """Take `key` only if its value starts with `prefix`, and add `mark_key`.
+
+        Both happen in one atomic step, or neither: None when the key is missing,
+        expired or its value does not start with `prefix`. A login's state is
+        spent this way, with its nonce marked as used, in one round trip.
+        """
+
+
+@dataclass(frozen=True)
+class Redeemed:
+    """What `SharedStore.redeem` took, and whether the mark was new."""
+
+    value: str
+    marked: bool
+
 
 class DatabaseStore:
     """The default store: one table, with each operation in its own transaction.
 
     Expired rows are swept by about one write in `sweep_every`, so the table stays
     small without a separate cron job (`lti-tool store purge` does it on demand).
+    The statements are built once: every login and launch runs some of them.
     """
 
     def __init__(self, engine: Engine, sweep_every: int = 200) -> None:
         self._engine = engine
         self._sweep_every = sweep_every
 
+        insert = (
+            postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        )
+        row = {
+            "key": bindparam("key"),
+            "value": bindparam("value"),
+            "expires_at": bindparam("expires_at"),
+        }
+        upsert = insert(StoreEntry).values(**row)
+        self._put = upsert.on_conflict_do_update(
+            index_elements=[StoreEntry.key],
+            set_={
+                "value": upsert.excluded.value,
+                "expires_at": upsert.excluded.expires_at,
+            },
+        )
+        # A row comes back when inserted or when an expired entry was replaced.
+        self._add = upsert.on_conflict_do_update(
+            index_elements=[StoreEntry.key],
+            set_={
+                "value": upsert.excluded.value,
+                "expires_at": upsert.excluded.expires_at,
+            },
+            where=StoreEntry.expires_at <= bindparam("now"),
+        ).returning(StoreEntry.key)
+        self._get = select(StoreEntry.value).where(
+            StoreEntry.key == bindparam("key"), StoreEntry.expires_at > bindparam("now")
+        )
+        # DELETE … RETURNING makes the read and the removal one step, so two
+        # workers racing on the same state cannot both win.
+        self._take = (
+            delete(StoreEntry)
+            .where(
+                StoreEntry.key == bindparam("key"),
+                StoreEntry.expires_at > bindparam("now"),
+            )
+            .returning(StoreEntry.value)
+        )
+        self._take_matching = (
+            delete(StoreEntry)
+            .where(
+                StoreEntry.key == bindparam("key"),
+                StoreEntry.expires_at > bindparam("now"),
+                func.substr(StoreEntry.value, 1, bindparam("length"))
+                == bindparam("prefix"),
+            )
+            .returning(StoreEntry.value)
+        )
+
     def _maybe_sweep(self) -> None:
         if random.randrange(self._sweep_every) == 0:
             self.purge_expired()
 
-    def _upsert(self, key: str, value: str, ttl: int, only_if_expired: bool) -> bool:
-        """INSERT … ON CONFLICT: one atomic statement on SQLite and PostgreSQL."""
-        now = utcnow()
-        insert_ = (
-            postgresql.insert
-            if self._engine.dialect.name == "postgresql"
-            else sqlite.insert
-        )
-        expires_at = now + timedelta(seconds=ttl)
-        statement = (
-            insert_(StoreEntry)
-            .values(key=key, value=value, expires_at=expires_at)
-            .on_conflict_do_update(
-                index_elements=[StoreEntry.key],
-                set_={"value": value, "expires_at": expires_at},
-                where=(StoreEntry.expires_at <= now) if only_if_expired else None,
-            )
-            .returning(StoreEntry.key)
-        )
-        with self._engine.begin() as connection:
-            return connection.execute(statement).first() is not None
-
     def put(self, key: str, value: str, ttl: int) -> None:
         self._maybe_sweep()
-        self._upsert(key, value, ttl, only_if_expired=False)
+        expires_at = utcnow() + timedelta(seconds=ttl)
+        with self._engine.begin() as connection:
+            connection.execute(
+                self._put, {"key": key, "value": value, "expires_at": expires_at}
+            )
 
     def get(self, key: str) -> str | None:
-        query = select(StoreEntry.value).where(
-            StoreEntry.key == key, StoreEntry.expires_at > utcnow()
-        )
         with self._engine.connect() as connection:
-            return connection.scalar(query)
+            value = connection.scalar(self._get, {"key": key, "now": utcnow()})
+        return None if value is None else str(value)
 
     def take(self, key: str) -> str | None:
-        # DELETE ... RETURNING makes the read and the removal one step, so two
-        # workers racing on the same state cannot both win.
-        statement = (
-            delete(StoreEntry)
-            .where(StoreEntry.key == key)
-            .returning(StoreEntry.value, StoreEntry.expires_at)
-        )
         with self._engine.begin() as connection:
-            row = connection.execute(statement).first()
-        if row is None or _aware(row.expires_at) <= utcnow():
-            return None
-        return str(row.value)
+            value = connection.scalar(self._take, {"key": key, "now": utcnow()})
+        return None if value is None else str(value)
 
     def add(self, key: str, value: str, ttl: int) -> bool:
         self._maybe_sweep()
-        # A row comes back when inserted or when an expired entry was replaced.
-        return self._upsert(key, value, ttl, only_if_expired=True)
+        with self._engine.begin() as connection:
+            return self._add_in(connection, key, value, ttl)
+
+    def redeem(
+        self, key: str, prefix: str, mark_key: str, mark_ttl: int
+    ) -> Redeemed | None:
+        now = utcnow()
+        taken = {"key": key, "now": now, "prefix": prefix, "length": len(prefix)}
+        with self._engine.begin() as connection:
+            value = connection.scalar(self._take_matching, taken)
+            if value is None:
+                return None
+            marked = self._add_in(connection, mark_key, "1", mark_ttl)
+        return Redeemed(str(value), marked)
+
+    def _add_in(self, connection: Connection, key: str, value: str, ttl: int) -> bool:
+        now = utcnow()
+        row = {
+            "key": key,
+            "value": value,
+            "expires_at": now + timedelta(seconds=ttl),
+            "now": now,
+        }
+        return connection.execute(self._add, row).first() is not None
 
     def purge_expired(self) -> int:
         """Delete expired entries; returns how many went."""
@@ -108,6 +170,17 @@ class DatabaseStore:
         return result.rowcount or 0
 
 
+_REDEEM_SCRIPT = """
+local value = redis.call('GET', KEYS[1])
+if not value or string.sub(value, 1, string.len(ARGV[1])) ~= ARGV[1] then
+    return false
+end
+redis.call('DEL', KEYS[1])
+local marked = redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[2]), 'NX')
+return {value, marked and 1 or 0}
+"""
+
+
 class RedisStore:
     """The store when REDIS_URL is set; keys expire on their own."""
 
@@ -116,6 +189,7 @@ class RedisStore:
             url, socket_timeout=2, socket_connect_timeout=2, decode_responses=True
         )
         self._prefix = prefix
+        self._redeem_script = self._redis.register_script(_REDEEM_SCRIPT)
 
     def put(self, key: str, value: str, ttl: int) -> None:
         self._redis.set(self._prefix + key, value, ex=ttl)
@@ -131,10 +205,19 @@ class RedisStore:
     def add(self, key: str, value: str, ttl: int) -> bool:
         return bool(self._redis.set(self._prefix + key, value, ex=ttl, nx=True))
 
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes even for timezone-aware columns.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    def redeem(
+        self, key: str, prefix: str, mark_key: str, mark_ttl: int
+    ) -> Redeemed | None:
+        # A script runs atomically on the server: check, take and mark, in one
+        # round trip, with nothing changed when the prefix does not match.
+        result = self._redeem_script(
+            keys=[self._prefix + key, self._prefix + mark_key],
+            args=[prefix, mark_ttl],
+        )
+        if not result:
+            return None
+        value, marked = result
+        return Redeemed(str(value), bool(marked))
 
 
 def make_store(engine: Engine, redis_url: str) -> SharedStore:

@@ -261,6 +261,7 @@ def set_enabled(registration_id: int) -> Response:
     registration = _visible_registration(viewer, registration_id)
     registration.is_enabled = request.form.get("enabled") == "1"
     db.get_session().commit()
+    _registrations_changed()
 
     state = "enabled" if registration.is_enabled else "disabled"
     log.info("registration %s registration=%s", state, registration.id)
@@ -293,6 +294,7 @@ def edit_endpoints(registration_id: int) -> Response | tuple[str, int]:
         page = _registration_page(viewer, registration, error=str(error), form=form)
         return page, 400
     session.commit()
+    _registrations_changed()
     log.info("registration endpoints edited registration=%s", registration.id)
     flash("The endpoints are saved.")
     return redirect(url_for("admin.registration", registration_id=registration.id))
@@ -318,9 +320,16 @@ def add_deployment(registration_id: int) -> Response | tuple[str, int]:
     if registration.find_deployment(deployment_id) is None:
         registration.deployments.append(Deployment(deployment_id=deployment_id))
         db.get_session().commit()
+        _registrations_changed()
         log.info("deployment added registration=%s", registration.id)
     flash("The deployment is registered.")
     return redirect(url_for("admin.registration", registration_id=registration.id))
+
+
+def _registrations_changed() -> None:
+    # Logins and launches in this process see the change at once; other
+    # processes within `registration_cache_seconds`.
+    current_app.extensions["registrations"].forget()
 
 
 @bp.post("/keys/rotate")

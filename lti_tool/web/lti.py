@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 from urllib.parse import urlencode, urlsplit
 
@@ -21,6 +20,7 @@ from lti_tool import db
 from lti_tool.catalog import is_known_target
 from lti_tool.launches import record_launch
 from lti_tool.lti.claims import DEEP_LINKING_REQUEST
+from lti_tool.lti.directory import RegistrationDirectory
 from lti_tool.lti.errors import (
     BadToken,
     CookiesBlocked,
@@ -30,7 +30,7 @@ from lti_tool.lti.errors import (
 )
 from lti_tool.lti.launch import LaunchValidator
 from lti_tool.lti.login import LOGIN_PARAMETERS, start_login
-from lti_tool.lti.state import LoginState, proof_of, state_cookie_name, storage_key
+from lti_tool.lti.state import LoginState, state_cookie_name, storage_key
 from lti_tool.settings import Settings
 from lti_tool.web.cookies import delete_frame_cookie, set_frame_cookie
 
@@ -69,7 +69,7 @@ def login() -> Response | str:
     }
     settings = _settings()
     started = start_login(
-        db.get_session(),
+        current_app.extensions["registrations"],
         current_app.extensions["store"],
         params,
         redirect_uri=redirect_uri(),
@@ -144,8 +144,7 @@ def launch() -> Response | str:
 
     cookie_secret = request.cookies.get(state_cookie_name(state), "")
     if cookie_secret:
-        login = _take_login(state, cookie_secret)
-        response = _complete_launch(id_token, login, cookies_work=True)
+        response = _complete_launch(id_token, state, cookie_secret, cookies_work=True)
         delete_frame_cookie(response, state_cookie_name(state))
         return response
 
@@ -169,73 +168,53 @@ def launch_from_storage() -> Response:
     id_token = request.form.get("id_token", "")
     if not id_token or not state:
         raise StateMismatch("the platform-storage launch was incomplete")
-    login = _take_login(state, request.form.get("browser_secret", ""))
-    return _complete_launch(id_token, login, cookies_work=False)
+    browser_secret = request.form.get("browser_secret", "")
+    return _complete_launch(id_token, state, browser_secret, cookies_work=False)
 
 
 def _pending_login(state: str) -> LoginState:
     raw = current_app.extensions["store"].get("state:" + state)
     if raw is None:
         raise StateMismatch("the state is unknown, expired or already used")
-    return LoginState.from_json(raw)
-
-
-def _take_login(state: str, browser_secret: str) -> LoginState:
-    """The login for this state, once, and only for the browser that started it."""
-    # Check before taking, so a stranger holding the state cannot spend it.
-    _check_browser(_pending_login(state), browser_secret)
-    raw = current_app.extensions["store"].take("state:" + state)
-    if raw is None:
-        raise StateMismatch("the state was used by a launch a moment ago")
-    return LoginState.from_json(raw)
-
-
-def _check_browser(login: LoginState, browser_secret: str) -> None:
-    if not browser_secret or not hmac.compare_digest(
-        proof_of(browser_secret), login.browser_proof
-    ):
-        raise StateMismatch(
-            "the browser secret does not match the login",
-            registration_id=login.registration_id,
-        )
+    return LoginState.from_record(raw)
 
 
 def _complete_launch(
-    id_token: str, login: LoginState, *, cookies_work: bool
+    id_token: str, state: str, browser_secret: str, *, cookies_work: bool
 ) -> Response:
     settings = _settings()
-    session = db.get_session()
+    registrations: RegistrationDirectory = current_app.extensions["registrations"]
     validator = LaunchValidator(
-        session,
+        registrations,
         current_app.extensions["store"],
         current_app.extensions["platform_keys"],
         leeway=settings.jwt_leeway_seconds,
         accept_new_deployments=settings.unknown_deployment == "accept",
     )
-    launch = validator.validate(id_token, login)
+    launch = validator.validate(id_token, state, browser_secret)
     catalog = current_app.extensions["catalog"]
-    token, visit, target = record_launch(
-        session,
+    recorded = record_launch(
+        db.get_engine(),
         launch,
         settings.session_ttl_seconds,
         lambda candidate: is_known_target(catalog, candidate),
     )
-    session.commit()
+    registrations.note_launch(launch.registration.id, launch.deployment_pk)
     log.info(
         "launch accepted registration=%s deployment=%s context=%s user=%s role=%s "
         "message=%s path=%s",
         launch.registration.id,
-        launch.deployment.id,
-        visit.context.id,
-        visit.user.id,
-        visit.role.value,
+        launch.deployment_pk,
+        recorded.context_pk,
+        recorded.user_id,
+        recorded.role.value,
         launch.message_type,
         "cookie" if cookies_work else "platform_storage",
     )
 
     deep_linking = launch.message_type == DEEP_LINKING_REQUEST
     landing = "deep_linking.picker" if deep_linking else "program.home"
-    response = redirect(url_for(landing, ls=token), code=303)
+    response = redirect(url_for(landing, ls=recorded.token), code=303)
     if cookies_work:
         set_frame_cookie(response, COOKIES_OK, "1", 30 * 24 * 3600)
     delete_frame_cookie(response, PROBE)

@@ -65,6 +65,7 @@ def start() -> str:
     except RegistrationError as error:
         raise ConfigurationInvalid(str(error)) from None
     session.commit()
+    current_app.extensions["registrations"].forget()
     log.info(
         "dynamic registration stored registration=%s family=%s deployment=%s "
         "enabled=%s",
