@@ -287,6 +287,8 @@ class Server:
     log_path: Path
     # The PostgreSQL database it uses, whose backends' CPU is counted too.
     database_name: str = ""
+    # Whether its shared store is Redis, whose server's CPU is counted too.
+    uses_redis: bool = False
 
 
 def machine_cpu_seconds() -> tuple[float, float]:
@@ -322,6 +324,26 @@ def database_cpu_seconds(database_name: str) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def redis_cpu_seconds() -> float:
+    """utime+stime of the redis-server processes on this machine.
+
+    Redis is shared with other users of the machine, so its figure is only
+    meaningful on a quiet one (the bench waits for quiet before each level).
+    """
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            command = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if command.split(b"\0", 1)[0].endswith(b"redis-server"):
+            fields = stat_fields(int(entry))
+            ticks += 0 if fields is None else int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass(frozen=True)
 class CpuSnapshot:
     server: float
@@ -334,7 +356,8 @@ def cpu_snapshot(server: Server) -> CpuSnapshot:
     busy, total = machine_cpu_seconds()
     return CpuSnapshot(
         tree_cpu_seconds(server.process.pid),
-        database_cpu_seconds(server.database_name),
+        database_cpu_seconds(server.database_name)
+        + (redis_cpu_seconds() if server.uses_redis else 0.0),
         busy,
         total,
     )
@@ -373,6 +396,7 @@ def gunicorn(
     workdir: Path,
     *extra: str,
     database_name: str = "",
+    uses_redis: bool = False,
 ) -> Iterator[Server]:
     """Run `gunicorn -w 2` on 127.0.0.1:port until the block ends."""
     log_path = workdir / f"{name}-gunicorn.log"
@@ -396,7 +420,7 @@ def gunicorn(
             command, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{port}"
-    server = Server(name, process, url, log_path, database_name)
+    server = Server(name, process, url, log_path, database_name, uses_redis)
     try:
         _wait_until_ready(server)
         yield server
@@ -878,7 +902,15 @@ def tool_target(
     )
     spec = "lti_tool:create_app()"
     database = postgres_database_name(setup.database_url)
-    with gunicorn("tool", spec, port, env, workdir, database_name=database) as server:
+    with gunicorn(
+        "tool",
+        spec,
+        port,
+        env,
+        workdir,
+        database_name=database,
+        uses_redis=bool(args.redis_url),
+    ) as server:
         yield Target(
             server,
             ClientJob(
@@ -906,7 +938,7 @@ def postgres_database_name(database_url: str) -> str:
 
 HEADER = (
     f"{'':5} {'c':>3} {'ops':>6} {'ops/s':>7} {'p50 ms':>7} {'p99 ms':>7}"
-    f" | CPU ms/op: {'server':>6} {'pg':>5} {'client':>6}"
+    f" | CPU ms/op: {'server':>6} {'data':>5} {'client':>6}"
     f" | {'busy %':>6} {'other %':>7}"
 )
 
@@ -1022,8 +1054,9 @@ def build_notes(
         f"the tool fetched the platform JWKS {jwks_fetches} time(s) (max-age=3600; "
         f"at most one per worker ({WORKERS}) expected: both may miss a cold cache)",
         "CPU ms/op from /proc: server = utime+stime(+children) of the gunicorn "
-        "master and workers; pg = PostgreSQL backends of the bench's database "
-        "(SQLite runs inside the workers); the CPU ratio uses server + pg; "
+        "master and workers; data = PostgreSQL backends of the bench's database "
+        "(SQLite runs inside the workers), plus redis-server when the store is "
+        "Redis; the CPU ratio uses server + data; "
         f"{os.sysconf('SC_CLK_TCK')} ticks/s. busy % / other %: the machine's "
         "CPU in use, and the part none of these nor the load generator used "
         "(other processes, PostgreSQL's WAL writer, uncharged kernel work)",

@@ -143,7 +143,7 @@ class Driver:
         self.reset()
 
     def reset(self) -> None:
-        self.profile = cProfile.Profile()
+        self.profile = cProfile.Profile(time.process_time)
         self.seconds = {"login": 0.0, "launch": 0.0}
         self.sql.by_phase = {"login": Counts(), "launch": Counts()}
 

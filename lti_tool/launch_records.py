@@ -16,7 +16,8 @@ statement sees everything committed before it starts).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import functools
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -187,14 +188,22 @@ class LaunchNotWritten(RuntimeError):
 
 def write_launch(engine: Engine, row: LaunchRow) -> WrittenLaunch:
     """Write the launch's rows and commit; returns their ids."""
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
+    if engine.dialect.name == "postgresql":
+        with _autocommit(engine).connect() as connection:
             return _write_postgresql(connection, row)
+    with engine.begin() as connection:
         return _write_sqlite(connection, row)
 
 
+@functools.cache
+def _autocommit(engine: Engine) -> Engine:
+    """The engine in autocommit mode: one statement is atomic on its own, and
+    BEGIN and COMMIT would add two round trips to every launch."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def _write_postgresql(connection: Connection, row: LaunchRow) -> WrittenLaunch:
-    parameters = asdict(row)
+    parameters = dict(vars(row))
     for _attempt in range(2):
         written = connection.execute(_POSTGRESQL, parameters).first()
         if written is not None:
@@ -207,7 +216,7 @@ def _write_postgresql(connection: Connection, row: LaunchRow) -> WrittenLaunch:
 
 
 def _write_sqlite(connection: Connection, row: LaunchRow) -> WrittenLaunch:
-    parameters = asdict(row)
+    parameters = dict(vars(row))
     user_id = connection.execute(_SQLITE_USER, parameters).scalar_one()
     context_pk = connection.execute(_SQLITE_CONTEXT, parameters).scalar_one()
     parameters.update(user_id=user_id, context_pk=context_pk)

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Protocol
 
 import redis
-from sqlalchemy import Connection, Engine, bindparam, delete, func, select
+from sqlalchemy import Connection, Engine, bindparam, delete, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lti_tool.models import StoreEntry
@@ -56,16 +56,20 @@ class DatabaseStore:
 
     Expired rows are swept by about one write in `sweep_every`, so the table stays
     small without a separate cron job (`lti-tool store purge` does it on demand).
-    The statements are built once: every login and launch runs some of them.
+
+    Every login and launch runs some of these operations, so each is a single
+    statement, built once and run in autocommit mode: the database makes one
+    statement atomic on its own, and BEGIN and COMMIT would double the round
+    trips. Only `redeem` on SQLite needs two statements in a transaction.
     """
 
     def __init__(self, engine: Engine, sweep_every: int = 200) -> None:
         self._engine = engine
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._sweep_every = sweep_every
+        self._is_postgresql = engine.dialect.name == "postgresql"
 
-        insert = (
-            postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        )
+        insert = postgresql.insert if self._is_postgresql else sqlite.insert
         row = {
             "key": bindparam("key"),
             "value": bindparam("value"),
@@ -111,6 +115,31 @@ class DatabaseStore:
             )
             .returning(StoreEntry.value)
         )
+        # On PostgreSQL, the take and the mark in one statement: the mark is
+        # inserted only from the row the take returned.
+        taken = self._take_matching.cte("taken")
+        marked = (
+            postgresql.insert(StoreEntry)
+            .from_select(
+                ["key", "value", "expires_at"],
+                select(
+                    bindparam("mark_key", type_=StoreEntry.key.type),
+                    literal("1"),
+                    bindparam("mark_expires_at", type_=StoreEntry.expires_at.type),
+                ).select_from(taken),
+            )
+            .on_conflict_do_update(
+                index_elements=[StoreEntry.key],
+                set_={"value": "1", "expires_at": bindparam("mark_expires_at")},
+                where=StoreEntry.expires_at <= bindparam("now"),
+            )
+            .returning(StoreEntry.key)
+            .cte("marked")
+        )
+        self._redeem_in_one = select(
+            taken.c.value,
+            select(func.count()).select_from(marked).scalar_subquery().label("marked"),
+        )
 
     def _maybe_sweep(self) -> None:
         if random.randrange(self._sweep_every) == 0:
@@ -119,7 +148,7 @@ class DatabaseStore:
     def put(self, key: str, value: str, ttl: int) -> None:
         self._maybe_sweep()
         expires_at = utcnow() + timedelta(seconds=ttl)
-        with self._engine.begin() as connection:
+        with self._autocommit.connect() as connection:
             connection.execute(
                 self._put, {"key": key, "value": value, "expires_at": expires_at}
             )
@@ -130,13 +159,13 @@ class DatabaseStore:
         return None if value is None else str(value)
 
     def take(self, key: str) -> str | None:
-        with self._engine.begin() as connection:
+        with self._autocommit.connect() as connection:
             value = connection.scalar(self._take, {"key": key, "now": utcnow()})
         return None if value is None else str(value)
 
     def add(self, key: str, value: str, ttl: int) -> bool:
         self._maybe_sweep()
-        with self._engine.begin() as connection:
+        with self._autocommit.connect() as connection:
             return self._add_in(connection, key, value, ttl)
 
     def redeem(
@@ -144,6 +173,16 @@ class DatabaseStore:
     ) -> Redeemed | None:
         now = utcnow()
         taken = {"key": key, "now": now, "prefix": prefix, "length": len(prefix)}
+        if self._is_postgresql:
+            both = {
+                **taken,
+                "mark_key": mark_key,
+                "mark_expires_at": now + timedelta(seconds=mark_ttl),
+            }
+            with self._autocommit.connect() as connection:
+                row = connection.execute(self._redeem_in_one, both).first()
+            return None if row is None else Redeemed(str(row.value), row.marked > 0)
+
         with self._engine.begin() as connection:
             value = connection.scalar(self._take_matching, taken)
             if value is None:

@@ -62,11 +62,8 @@ def jwks() -> Response:
 
 @bp.route("/lti/login", methods=["GET", "POST"])
 def login() -> Response | str:
-    params = {
-        name: request.values[name]
-        for name in LOGIN_PARAMETERS
-        if name in request.values
-    }
+    values = request.values  # a new combined view on every access
+    params = {name: values[name] for name in LOGIN_PARAMETERS if name in values}
     settings = _settings()
     started = start_login(
         current_app.extensions["registrations"],
@@ -90,7 +87,7 @@ def login() -> Response | str:
         )
         response = Response(page, mimetype="text/html")
         set_frame_cookie(response, PROBE, "1", 600, httponly=False)
-    elif COOKIES_OK in request.cookies or request.values.get("new_window"):
+    elif COOKIES_OK in request.cookies or values.get("new_window"):
         response = redirect(started.auth_url, code=302)
     else:
         page = render_template(
