@@ -18,6 +18,7 @@ from lti_tool.lti.http import PlatformSession
 from lti_tool.lti.keys import KeyRing
 from lti_tool.lti.platform_keys import PlatformKeys
 from lti_tool.lti.store import make_store
+from lti_tool.ratelimit import make_counter
 from lti_tool.settings import PROJECT_ROOT, Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         engine, settings.registration_cache_seconds
     )
     app.extensions["catalog"] = load_app_catalog(settings.content_dir)
+    # Per-minute counters for the public pages that must not be hammered.
+    app.extensions["rate_counter"] = make_counter(engine, settings.redis_url)
 
     from lti_tool.hours.rules import round_down_to_quarter_hour
     from lti_tool.web import register_blueprints

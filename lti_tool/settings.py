@@ -47,6 +47,8 @@ class Settings:
     # Dynamically registered platforms wait for a tool administrator to enable
     # them, because anyone can open /lti/register; `lti-tool dev` sets this.
     registration_auto_enable: bool = False
+    # Dynamic registration attempts per client address and minute.
+    registration_rate_per_minute: int = 10
     sandbox_enabled: bool = False
     sandbox_url: str = "http://127.0.0.1:8001"
     log_level: str = "INFO"

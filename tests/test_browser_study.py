@@ -137,8 +137,8 @@ def test_offline_study_is_credited_exactly_once(
         "request",
         lambda r: posts.append(r.url) if "/study/heartbeat" in r.url else None,
     )
+    course_page = context.new_page()
     try:
-        course_page = context.new_page()
         course_page.goto(
             f"{study_live.sandbox_url}/courses/pss-cohort/links/pss-program/launch"
             "?user=learner&storage=1&frame=iframe"
@@ -177,14 +177,20 @@ def test_offline_study_is_credited_exactly_once(
         wait_for(lambda: measured_seconds(engine) >= online + 40, "held heartbeats")
         wait_for(lambda: len(ledger(engine)) == 1, "the credited minute")
     finally:
-        context.close()  # pagehide: the page hands anything pending to sendBeacon
+        # pagehide: the page hands anything pending to sendBeacon. Closing the page
+        # before the context keeps the request listener alive to see that beacon.
+        course_page.close()
+        time.sleep(0.5)
+        context.close()
 
-    # Each heartbeat counts once; only the one sent as the page closed may be cut
-    # short, where it claims more seconds than passed since the one before.
+    # Each heartbeat counts once. Only the one sent as the page closed may be cut
+    # short (it claims more seconds than passed since the one before), or, on a
+    # loaded machine, reach the server without the listener seeing it: at most
+    # one interval either way, where counting anything twice would add far more.
     unique = {(b["page"], b["seq"]): b["active"] for b in beats}
     measured = measured_seconds(engine)
     assert sum(unique.values()) - HEARTBEAT_SECONDS <= measured
-    assert measured <= sum(unique.values())
+    assert measured <= sum(unique.values()) + HEARTBEAT_SECONDS
     assert 70 <= measured < 120
     assert ledger(engine) == [("getting-started-intro", 1, "tracked_study")]
 

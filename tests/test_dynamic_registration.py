@@ -975,3 +975,19 @@ def test_in_a_browser_the_closing_page_closes_the_sandbox_dialog(
         page.close()
 
     assert [r.source for r in registrations(engine)] == ["manual", "dynamic"]
+
+
+def test_registration_attempts_are_limited_per_address(make_app, platform_http):
+    app = make_app(registration_rate_per_minute=3)
+    client = app.test_client()
+
+    # Attempts without a configuration URL count too: each costs the tool a page.
+    statuses = [client.get("/lti/register").status_code for _ in range(3)]
+    limited = client.get("/lti/register")
+
+    assert statuses == [400, 400, 400]
+    assert limited.status_code == 429
+    assert "registration_rate_limited" in limited.text
+    assert "Wait a minute" in limited.text
+    # No platform was contacted by the refused attempt.
+    assert len(platform_http.calls) == 0

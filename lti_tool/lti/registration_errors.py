@@ -128,6 +128,16 @@ class AlreadyRegistered(RegistrationFailed):
     )
 
 
+class RegistrationThrottled(RegistrationFailed):
+    status = 429
+    reason = "registration_rate_limited"
+    title = "Too many registration attempts from your address"
+    advice = (
+        "Each attempt makes the tool contact your LMS, so attempts are limited per "
+        "minute. Wait a minute, then start the registration again from the LMS."
+    )
+
+
 class AnswerInvalid(RegistrationFailed):
     reason = "registration_answer_invalid"
     title = "Your LMS's answer could not be used"

@@ -55,7 +55,7 @@ from lti_tool.content.model import Program
 from lti_tool.launches import Visit
 from lti_tool.lti.errors import NotPermitted
 from lti_tool.models import Certificate
-from lti_tool.ratelimit import make_counter, per_minute
+from lti_tool.ratelimit import per_minute
 from lti_tool.web.program import ROLE_LABELS, check_csrf, csrf_token, current_visit
 from lti_tool.web.scope import find_scope, participant
 
@@ -70,11 +70,7 @@ MAX_REASON_FIELD = 2000
 
 
 def register(app: Flask) -> None:
-    """Attach both blueprints, the rate counter and the overview's helper."""
-    settings = app.config["SETTINGS"]
-    app.extensions["rate_counter"] = make_counter(
-        app.extensions["db_engine"], settings.redis_url
-    )
+    """Attach both blueprints and the overview's helper."""
     app.register_blueprint(bp)
     app.register_blueprint(verify_bp)
     app.add_template_global(certificate_ready)

@@ -17,7 +17,9 @@ from lti_tool.lti.registration_errors import (
     ConfigurationInvalid,
     RegistrationFailed,
     RegistrationNotStarted,
+    RegistrationThrottled,
 )
+from lti_tool.ratelimit import per_minute
 from lti_tool.registrations import RegistrationError
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,19 @@ def tool_description() -> ToolDescription:
 
 @bp.get("/lti/register")
 def start() -> str:
+    # Anyone may open this page, and each attempt makes the tool fetch URLs the
+    # caller names: a few a minute per address are plenty for a real LMS admin.
+    settings = current_app.config["SETTINGS"]
+    decision = per_minute(
+        current_app.extensions["rate_counter"],
+        "register",
+        request.remote_addr or "unknown",
+        settings.registration_rate_per_minute,
+    )
+    if not decision.allowed:
+        log.warning("dynamic registration rate_limited")
+        raise RegistrationThrottled()
+
     configuration_url = request.args.get("openid_configuration", "").strip()
     token = request.args.get("registration_token", "").strip() or None
     if not configuration_url:
