@@ -7,6 +7,9 @@ wsgi_app = "lti_tool:create_app()"
 bind = os.environ.get("LTI_TOOL_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("LTI_TOOL_WORKERS", multiprocessing.cpu_count()))
 timeout = 30
+# gunicorn's control socket is one path per user: a second instance on the host
+# would collide with it, and nothing here uses gunicornc.
+control_socket_disable = True
 # Launch session tokens travel in query strings: log the path only, never the query.
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'

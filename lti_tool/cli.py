@@ -7,12 +7,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import click
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from lti_tool import migrate
 from lti_tool.admin_cli import admin
 from lti_tool.content.cli import content
 from lti_tool.db import make_engine, session_scope
 from lti_tool.lti.keys import KeyRing
+from lti_tool.models import Registration
 from lti_tool.registrations import (
     RegistrationError,
     RegistrationInput,
@@ -172,7 +175,7 @@ def platform_show(issuer: str, client_id: str | None) -> None:
     with session_scope(engine) as session:
         item = find_registration(session, issuer, client_id)
         if item is None:
-            raise click.ClickException("no such registration")
+            raise click.ClickException(_missing_registration(session, issuer))
         for label, value in (
             ("name", item.name),
             ("issuer", item.issuer),
@@ -188,16 +191,66 @@ def platform_show(issuer: str, client_id: str | None) -> None:
             click.echo(f"{label:15} {value}")
 
 
+def _missing_registration(session: Session, issuer: str) -> str:
+    """Why no single registration was found: none, or several for the issuer."""
+    count = session.scalar(
+        select(func.count())
+        .select_from(Registration)
+        .where(Registration.issuer == issuer)
+    )
+    if count and count > 1:
+        return f"{count} registrations have this issuer: name one with --client-id"
+    return "no such registration"
+
+
+@platform.command("disable")
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+def platform_disable(issuer: str, client_id: str) -> None:
+    """Refuse logins and launches of a registration, keeping its history."""
+    _set_enabled(issuer, client_id, enabled=False)
+
+
+@platform.command("enable")
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+def platform_enable(issuer: str, client_id: str) -> None:
+    """Accept logins and launches of a registration again."""
+    _set_enabled(issuer, client_id, enabled=True)
+
+
+def _set_enabled(issuer: str, client_id: str, *, enabled: bool) -> None:
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    with session_scope(engine) as session:
+        item = find_registration(session, issuer, client_id)
+        if item is None:
+            raise click.ClickException("no such registration")
+        item.is_enabled = enabled
+    if enabled:
+        click.echo("enabled")
+    else:
+        # Running workers keep what they read for registration_cache_seconds.
+        click.echo(
+            "disabled; running tool processes refuse it within "
+            f"{settings.registration_cache_seconds:g} s"
+        )
+
+
 @platform.command("remove")
 @click.option("--issuer", required=True)
 @click.option("--client-id", required=True)
 def platform_remove(issuer: str, client_id: str) -> None:
     """Delete a registration and its deployments."""
-    engine = make_engine(load_settings().database_url)
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
     with session_scope(engine) as session:
         if not remove_registration(session, issuer, client_id):
             raise click.ClickException("no such registration")
-    click.echo("removed")
+    click.echo(
+        "removed; running tool processes refuse it within "
+        f"{settings.registration_cache_seconds:g} s"
+    )
 
 
 @main.group()

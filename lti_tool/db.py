@@ -12,7 +12,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 
 def make_engine(database_url: str) -> Engine:
-    """Create an engine; SQLite gets WAL and foreign keys like a real server."""
+    """Create an engine; SQLite gets WAL and foreign keys like a real server.
+
+    Error messages leave out statement parameters: they hold names, reflections
+    and tokens, and errors end up in logs.
+    """
     if database_url.startswith("sqlite:///"):
         Path(database_url.removeprefix("sqlite:///")).parent.mkdir(
             parents=True, exist_ok=True
@@ -24,6 +28,7 @@ def make_engine(database_url: str) -> Engine:
             connect_args={"timeout": 30},
             pool_size=20,
             max_overflow=40,
+            hide_parameters=True,
         )
 
         @event.listens_for(engine, "connect")
@@ -37,7 +42,9 @@ def make_engine(database_url: str) -> Engine:
         return engine
     # Recycling stale connections instead of pinging before each use saves a
     # round trip on every checkout (a launch checks out several).
-    return create_engine(database_url, pool_recycle=1800, pool_size=10)
+    return create_engine(
+        database_url, pool_recycle=1800, pool_size=10, hide_parameters=True
+    )
 
 
 def init_app(app: Flask, engine: Engine) -> None:

@@ -2,21 +2,23 @@
 
 Every launch upserts the user, the context, the resource link and the
 membership, and inserts a launch session. On PostgreSQL that is one statement
-(data-modifying CTEs), on SQLite, which runs in-process, five short ones in one
-transaction. Both are safe when a whole cohort opens a new course at once:
-`INSERT … ON CONFLICT` never fails on a row a concurrent launch just created.
+(data-modifying CTEs) in autocommit mode; on SQLite, which runs in-process,
+five short ones in one transaction. Both are safe when a whole cohort opens a
+new course at once: `INSERT … ON CONFLICT` never fails on a row a concurrent
+launch just created. A name or title the launch leaves out keeps its old value.
 
 On PostgreSQL the user, context and link are only rewritten when something
-changed, so concurrent launches into one course do not queue on its row; the
-price is that an unchanged row comes back from a plain SELECT, which in rare
-races cannot yet see a row another launch committed a moment ago. The
-statement then returns nothing and is simply run again (in READ COMMITTED each
-statement sees everything committed before it starts).
+changed, which spares the table a new row version per launch. (The conflicting
+row is still locked while the statement runs, so launches into one course pass
+its row one after another, each for the length of one statement.) An unchanged
+row comes back from a plain SELECT, which in rare races cannot yet see a row
+another launch committed a moment ago; the statement then writes no session
+and returns nothing, and is run again (in READ COMMITTED each statement sees
+everything committed before it starts).
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,7 +36,7 @@ WITH user_written AS (
     INSERT INTO lti_user (issuer, sub, name, created_at)
     VALUES (:issuer, :sub, :name, :now)
     ON CONFLICT (issuer, sub) DO UPDATE SET name = EXCLUDED.name
-        WHERE lti_user.name <> EXCLUDED.name
+        WHERE EXCLUDED.name <> '' AND lti_user.name <> EXCLUDED.name
     RETURNING id
 ), person AS (
     SELECT id FROM user_written
@@ -66,10 +68,11 @@ WITH user_written AS (
     FROM course
     WHERE CAST(:resource_link_id AS VARCHAR) <> ''
     ON CONFLICT (context_pk, resource_link_id) DO UPDATE
-        SET title = EXCLUDED.title,
+        SET title = CASE WHEN EXCLUDED.title = '' THEN resource_link.title
+                         ELSE EXCLUDED.title END,
             target = CASE WHEN EXCLUDED.target = '' THEN resource_link.target
                           ELSE EXCLUDED.target END
-        WHERE resource_link.title <> EXCLUDED.title
+        WHERE (EXCLUDED.title <> '' AND EXCLUDED.title <> resource_link.title)
            OR (EXCLUDED.target <> '' AND EXCLUDED.target <> resource_link.target)
     RETURNING id
 ), link AS (
@@ -91,6 +94,8 @@ WITH user_written AS (
     SELECT CAST(:session_id AS VARCHAR), person.id, course.id, link.id,
            CAST(:role AS VARCHAR), :session_claims, :now, :expires_at
     FROM person CROSS JOIN course LEFT JOIN link ON TRUE
+    -- A link this launch names but cannot see yet: write nothing, run again.
+    WHERE CAST(:resource_link_id AS VARCHAR) = '' OR link.id IS NOT NULL
     RETURNING user_id, context_pk, resource_link_pk
 )
 SELECT user_id, context_pk, resource_link_pk FROM session_written
@@ -101,7 +106,8 @@ _SQLITE_USER = text(
     """
 INSERT INTO lti_user (issuer, sub, name, created_at)
 VALUES (:issuer, :sub, :name, :now)
-ON CONFLICT (issuer, sub) DO UPDATE SET name = excluded.name
+ON CONFLICT (issuer, sub) DO UPDATE
+    SET name = CASE WHEN excluded.name = '' THEN lti_user.name ELSE excluded.name END
 RETURNING id
 """
 ).bindparams(_NOW)
@@ -124,7 +130,8 @@ _SQLITE_LINK = text(
 INSERT INTO resource_link (context_pk, resource_link_id, title, target, created_at)
 VALUES (:context_pk, :resource_link_id, :link_title, :target, :now)
 ON CONFLICT (context_pk, resource_link_id) DO UPDATE
-    SET title = excluded.title,
+    SET title = CASE WHEN excluded.title = '' THEN resource_link.title
+                     ELSE excluded.title END,
         target = CASE WHEN excluded.target = '' THEN resource_link.target
                       ELSE excluded.target END
 RETURNING id
@@ -182,29 +189,30 @@ class WrittenLaunch:
     resource_link_pk: int | None
 
 
+# One retry sees any row committed before it; more only under extreme contention.
+ATTEMPTS = 3
+
+
 class LaunchNotWritten(RuntimeError):
-    """The launch's rows could not be written (concurrent writers, twice over)."""
+    """The launch's rows could not be written, however often tried."""
 
 
 def write_launch(engine: Engine, row: LaunchRow) -> WrittenLaunch:
     """Write the launch's rows and commit; returns their ids."""
     if engine.dialect.name == "postgresql":
-        with _autocommit(engine).connect() as connection:
+        # One statement is atomic on its own: BEGIN and COMMIT would only add
+        # two round trips. (The option engine shares the pool; it is not cached
+        # here, since a cache would keep every engine and its connections alive.)
+        autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        with autocommit.connect() as connection:
             return _write_postgresql(connection, row)
     with engine.begin() as connection:
         return _write_sqlite(connection, row)
 
 
-@functools.cache
-def _autocommit(engine: Engine) -> Engine:
-    """The engine in autocommit mode: one statement is atomic on its own, and
-    BEGIN and COMMIT would add two round trips to every launch."""
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
-
-
 def _write_postgresql(connection: Connection, row: LaunchRow) -> WrittenLaunch:
     parameters = dict(vars(row))
-    for _attempt in range(2):
+    for _attempt in range(ATTEMPTS):
         written = connection.execute(_POSTGRESQL, parameters).first()
         if written is not None:
             return WrittenLaunch(
@@ -212,7 +220,7 @@ def _write_postgresql(connection: Connection, row: LaunchRow) -> WrittenLaunch:
                 context_pk=written.context_pk,
                 resource_link_pk=written.resource_link_pk,
             )
-    raise LaunchNotWritten("the launch's rows were not visible after two attempts")
+    raise LaunchNotWritten(f"the launch's rows were not visible in {ATTEMPTS} tries")
 
 
 def _write_sqlite(connection: Connection, row: LaunchRow) -> WrittenLaunch:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from lti_tool.launch_records import LaunchRow, write_launch
 from lti_tool.lti import claims
+from lti_tool.lti.claims import clean_text
 from lti_tool.lti.errors import SessionExpired
 from lti_tool.lti.launch import ValidatedLaunch
 from lti_tool.lti.roles import ToolRole, tool_role
@@ -101,10 +102,10 @@ def record_launch(
         deployment_pk=launch.deployment_pk,
         # A launch from outside any course still needs somewhere to keep its data.
         context_id=str(context_claim.get("id") or f"deployment:{launch.deployment_id}"),
-        context_title=str(context_claim.get("title") or "")[:255],
-        context_label=str(context_claim.get("label") or "")[:255],
+        context_title=clean_text(context_claim.get("title")),
+        context_label=clean_text(context_claim.get("label")),
         resource_link_id=str(link_claim.get("id") or ""),
-        link_title=str(link_claim.get("title") or "")[:255],
+        link_title=clean_text(link_claim.get("title")),
         target=candidate,
         role=role.value,
         session_id=token_digest(token),
@@ -137,7 +138,7 @@ def display_name(launch: ValidatedLaunch) -> str:
         for part in (launch.claim("given_name"), launch.claim("family_name"))
         if part
     )
-    return str(name or "")[:255]
+    return clean_text(name)
 
 
 def token_digest(token: str) -> str:

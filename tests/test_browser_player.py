@@ -56,3 +56,26 @@ def test_module_link_opens_only_its_module(browser, live):
     assert items.count() == 1
     assert module.title in items.first.inner_text()
     context.close()
+
+
+def test_the_frame_shrinks_to_a_shorter_page(browser, live):
+    context = new_context(browser)
+    url = sandbox_launch_url(
+        live.sandbox_url, "pss-cohort", "pss-program", user="learner", storage=False
+    )
+    page, frame = open_launch(context, url)
+    height = "() => parseInt(document.querySelector('iframe.tool').style.height) || 0"
+    page.wait_for_function(f"({height})() > 0")
+    program_height = page.evaluate(height)
+
+    # A module page lists a few activities: far shorter than the whole program.
+    first_module = live.tool_app.extensions["catalog"].program("pss").modules[0]
+    frame.locator("ul.modules a").first.click()
+    frame.locator("h1", has_text=first_module.title).wait_for()
+    page.wait_for_function(f"({height})() < {program_height}")
+
+    content = frame.locator("body").evaluate(
+        "b => Math.ceil(b.getBoundingClientRect().height)"
+    )
+    assert page.evaluate(height) <= content + 64
+    context.close()

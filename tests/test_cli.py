@@ -55,6 +55,26 @@ def test_platform_add_list_show_remove(run):
     assert run("platform", "list").output == ""
 
 
+def test_platform_disable_and_enable(run):
+    run("platform", "add", *MOODLE)
+    who = ["--issuer", "https://moodle.example.edu", "--client-id", "abc"]
+
+    disabled = run("platform", "disable", *who)
+    assert disabled.exit_code == 0
+    assert "refuse it within 30 s" in disabled.output
+    assert run("platform", "list").output.rstrip().endswith("disabled")
+
+    enabled = run("platform", "enable", *who)
+    assert enabled.exit_code == 0
+    assert run("platform", "list").output.rstrip().endswith("enabled")
+
+    missing = run(
+        "platform", "disable", "--issuer", "https://x.example", "--client-id", "q"
+    )
+    assert missing.exit_code == 1
+    assert "no such registration" in missing.output
+
+
 def test_two_clients_on_one_issuer_are_separate_registrations(run):
     canvas = [a.replace("moodle.example.edu", "canvas.instructure.com") for a in MOODLE]
     run("platform", "add", *canvas)
@@ -65,7 +85,9 @@ def test_two_clients_on_one_issuer_are_separate_registrations(run):
     assert run("platform", "list").output.count("canvas.instructure.com") == 2
     shown = run("platform", "show", "--issuer", "https://canvas.instructure.com")
     assert shown.exit_code == 1
-    assert "no such registration" in shown.output
+    assert "2 registrations have this issuer: name one with --client-id" in (
+        shown.output
+    )
 
 
 def test_platform_add_refuses_non_http_urls(run):

@@ -156,25 +156,30 @@ def test_every_latest_score_arrives_once_despite_faults_and_a_killed_worker(
         context_pk, user_ids = enrol_learners(services, engine)
         people = [Participant(user_id, context_pk) for user_id in user_ids]
         doomed_log, survivor_log = tmp_path / "doomed.log", tmp_path / "survivor.log"
+        # The survivor starts only once the doomed worker has published: two
+        # workers from the start may leave the doomed one nothing to do.
         doomed = start_worker(database_url, keys_dir, doomed_log)
-        survivor = start_worker(database_url, keys_dir, survivor_log)
+        survivor = None
         try:
             for step in range(ROUNDS):
                 for who in people:
                     credit_round(services, engine, who, step)
                     time.sleep(CREDIT_PAUSE_SECONDS)
-                if step == 1:
+                if step == 0:
                     assert wait_until(
                         lambda: b"score published" in doomed_log.read_bytes(), 30
                     ), doomed_log.read_text()
+                    survivor = start_worker(database_url, keys_dir, survivor_log)
+                if step == 1:
                     doomed.send_signal(signal.SIGKILL)
                     doomed.wait(timeout=10)
             delivered = wait_until(lambda: settled(engine, LEARNERS), DEADLINE_SECONDS)
+            assert survivor is not None
             survivor.send_signal(signal.SIGTERM)
             survivor_exit = survivor.wait(timeout=20)
         finally:
             for process in (doomed, survivor):
-                if process.poll() is None:
+                if process is not None and process.poll() is None:
                     process.kill()
                     process.wait(timeout=10)
 

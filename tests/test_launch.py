@@ -482,3 +482,13 @@ def test_launch_times_are_recorded_to_the_minute(launcher, engine):
         second = connection.scalar(select(Registration.last_launch_at))
     assert first is not None
     assert second == first
+
+
+def test_a_refused_page_view_is_not_logged_as_a_launch(client, caplog):
+    with caplog.at_level("WARNING"):
+        response = client.get("/program?ls=no-such-session")
+
+    assert response.status_code in (401, 403)
+    messages = [record.getMessage() for record in caplog.records]
+    assert any(m.startswith("page refused reason=session_expired") for m in messages)
+    assert not any("launch rejected" in m for m in messages)

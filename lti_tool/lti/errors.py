@@ -34,6 +34,23 @@ class DisabledPlatform(UnknownPlatform):
     title = "This learning platform's registration is disabled"
 
 
+class RegistrationChanged(LaunchError):
+    status = 409
+    reason = "registration_changed"
+    title = "The tool's registration for your platform changed a moment ago"
+    advice = (
+        "Open the activity again from your course. If this keeps happening, your "
+        "LMS administrator should check the registration (lti-tool platform list)."
+    )
+
+
+class LaunchBusy(LaunchError):
+    status = 503
+    reason = "launch_busy"
+    title = "The tool is very busy right now"
+    advice = "Wait a few seconds, then open the activity again from your course."
+
+
 class UnknownDeployment(LaunchError):
     reason = "unknown_deployment"
     title = "This installation of the tool is not registered"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +32,11 @@ from lti_tool.lti.errors import (
     WrongMessage,
 )
 from lti_tool.lti.platform_keys import PlatformKeys
-from lti_tool.lti.state import LoginState, record_prefix
+from lti_tool.lti.state import LoginState, proof_of, record_prefix
 from lti_tool.lti.store import SharedStore
+
+# Our nonces are URL-safe base64 (secrets.token_urlsafe); nothing else can match.
+_NONCE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 SUPPORTED_MESSAGES = {claims.RESOURCE_LINK_REQUEST, claims.DEEP_LINKING_REQUEST}
 SIGNING_ALGORITHMS = ["RS256", "RS384", "RS512"]
@@ -88,6 +92,8 @@ class LaunchValidator:
         issuer = unverified.get("iss")
         if not isinstance(issuer, str) or not issuer:
             raise BadToken("the id_token has no issuer (iss)")
+        if not claims.is_identifier(issuer, 512):
+            raise BadToken("the id_token's issuer (iss) is not a usable URL")
         try:
             return self._validate(id_token, header, unverified, state, browser_secret)
         except LaunchError as error:
@@ -122,7 +128,8 @@ class LaunchValidator:
             )
             header = unverified["header"]
             payload = json.loads(unverified["payload"])
-        except (jwt.InvalidTokenError, ValueError):
+        # RecursionError: JSON nested thousands deep, which no platform sends.
+        except (jwt.InvalidTokenError, ValueError, RecursionError):
             raise BadToken("the id_token is not a well-formed JWT") from None
         if not isinstance(payload, dict):
             raise BadToken("the id_token payload is not a JSON object")
@@ -134,6 +141,14 @@ class LaunchValidator:
 
     @staticmethod
     def _client_id(payload: dict[str, Any]) -> str:
+        """Our client_id, as a value a registration could have."""
+        client_id = LaunchValidator._audience(payload)
+        if not claims.is_identifier(client_id):
+            raise WrongAudience("the token's audience is not a usable client_id")
+        return client_id
+
+    @staticmethod
+    def _audience(payload: dict[str, Any]) -> str:
         """Our client_id: aud when it is a string, else azp, else a single member."""
         audience = payload.get("aud")
         authorized_party = payload.get("azp")
@@ -211,48 +226,68 @@ class LaunchValidator:
         payload: dict[str, Any],
         registration: PlatformRegistration,
     ) -> LoginState:
-        """The login this state names, spent once, by the browser that started it.
+        """The login this state names, spent once, for its browser and its token.
 
-        Its nonce is marked used in the same step: the entry outlives the token, so
-        a replay inside the token's life fails even with another login's state. A
-        token may claim any lifetime; a day is far beyond any real platform's.
+        The store spends the login only when the browser secret, the registration
+        and the token's nonce all match it, and marks the nonce used in the same
+        step. A captured token posted with someone else's login, or a stranger
+        holding the state, changes nothing. The nonce mark outlives the token, so
+        a replay inside its life fails whatever state comes with it; a token may
+        claim any lifetime, and a day is far beyond any real platform's.
         """
-        nonce = str(payload.get("nonce", ""))
+        nonce = payload.get("nonce")
+        if not isinstance(nonce, str) or not _NONCE.fullmatch(nonce):
+            raise ReplayedLaunch(
+                "the nonce is not the one this login issued",
+                registration_id=registration.id,
+            )
         lifetime = int(payload["exp"]) - int(payload["iat"])
         nonce_ttl = max(60, min(lifetime, 24 * 3600) + 2 * self._leeway)
         redeemed = None
         if browser_secret:
             redeemed = self._store.redeem(
                 "state:" + state,
-                record_prefix(browser_secret),
+                record_prefix(proof_of(browser_secret), registration.id, nonce),
                 f"nonce:{registration.id}:{nonce}",
                 nonce_ttl,
             )
         if redeemed is None:
-            if self._store.get("state:" + state) is not None:
-                raise StateMismatch(
-                    "the browser secret does not match the login",
-                    registration_id=registration.id,
-                )
-            raise StateMismatch(
+            raise self._why_not_spent(state, browser_secret, nonce, registration)
+        if not redeemed.marked:
+            raise ReplayedLaunch(registration_id=registration.id)
+        return LoginState.from_record(redeemed.value)
+
+    def _why_not_spent(
+        self,
+        state: str,
+        browser_secret: str,
+        nonce: str,
+        registration: PlatformRegistration,
+    ) -> LaunchError:
+        """The reason a login was not spent; it is still there for its own launch."""
+        raw = self._store.get("state:" + state)
+        if raw is None:
+            return StateMismatch(
                 "the state is unknown, expired or already used",
                 registration_id=registration.id,
             )
-
-        login = LoginState.from_record(redeemed.value)
+        login = LoginState.from_record(raw)
+        if not browser_secret or not hmac.compare_digest(
+            proof_of(browser_secret), login.browser_proof
+        ):
+            return StateMismatch(
+                "the browser secret does not match the login",
+                registration_id=registration.id,
+            )
         if login.registration_id != registration.id:
-            raise WrongAudience(
+            return WrongAudience(
                 "the token's issuer and client do not match the login that started it",
                 registration_id=registration.id,
             )
-        if not hmac.compare_digest(nonce, login.nonce):
-            raise ReplayedLaunch(
-                "the nonce is not the one this login issued",
-                registration_id=registration.id,
-            )
-        if not redeemed.marked:
-            raise ReplayedLaunch(registration_id=registration.id)
-        return login
+        return ReplayedLaunch(
+            "the nonce is not the one this login issued",
+            registration_id=registration.id,
+        )
 
     def _deployment(
         self, payload: dict[str, Any], registration: PlatformRegistration
@@ -335,3 +370,18 @@ def _check_claim_types(
         raise BadToken(
             "claim roles must be a list of strings", registration_id=registration.id
         )
+    # Identifiers are stored and matched; names and titles are cleaned instead.
+    identifiers = {
+        "sub": payload.get("sub"),
+        "deployment_id": payload.get(claims.DEPLOYMENT_ID),
+        "context id": (payload.get(claims.CONTEXT) or {}).get("id"),
+        "resource link id": (payload.get(claims.RESOURCE_LINK) or {}).get("id"),
+    }
+    for label, value in identifiers.items():
+        if isinstance(value, int) and not isinstance(value, bool):
+            continue  # a number is stored as its digits
+        if value is not None and not claims.is_identifier(value):
+            raise BadToken(
+                f"the {label} must be text of 1 to {claims.MAX_IDENTIFIER} characters",
+                registration_id=registration.id,
+            )

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
+from lti_tool.lti.claims import is_identifier
 from lti_tool.lti.directory import RegistrationDirectory
 from lti_tool.lti.errors import BadLogin, DisabledPlatform, UnknownPlatform
 from lti_tool.lti.state import LoginState, proof_of
@@ -62,13 +63,22 @@ def start_login(
     issuer = params.get("iss", "")
     login_hint = params.get("login_hint", "")
     target_link_uri = params.get("target_link_uri", "")
+    client_id = params.get("client_id") or None
     if not issuer or not login_hint or not target_link_uri:
         raise BadLogin("iss, login_hint and target_link_uri are all required")
+    if not is_identifier(issuer, 512) or not (
+        client_id is None or is_identifier(client_id)
+    ):
+        raise UnknownPlatform("iss or client_id cannot be a registered value")
     # Only our own pages may be targets: anything else would make us an open redirect.
-    if _origin(target_link_uri) != tool_origin:
+    try:
+        target_origin = _origin(target_link_uri)
+    except ValueError:
+        raise BadLogin("target_link_uri is not a URL") from None
+    if target_origin != tool_origin:
         raise BadLogin("target_link_uri does not point at this tool")
 
-    registration = directory.find(issuer, params.get("client_id") or None)
+    registration = directory.find(issuer, client_id)
     if registration is None:
         raise UnknownPlatform("no registration for this issuer and client_id")
     if not registration.is_enabled:

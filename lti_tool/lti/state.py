@@ -21,17 +21,27 @@ class LoginState:
     platform_origin: str = ""
 
     def to_record(self) -> str:
-        """The stored form: the browser proof first, so the store can match it."""
-        return self.browser_proof + " " + json.dumps(asdict(self))
+        """The stored form: what a launch must match first, so the store can check.
+
+        The browser proof, the registration and the nonce lead the record: the
+        store spends it only for a launch that matches all three (`record_prefix`).
+        """
+        return record_prefix(
+            self.browser_proof, self.registration_id, self.nonce
+        ) + json.dumps(asdict(self))
 
     @classmethod
     def from_record(cls, raw: str) -> LoginState:
-        return cls(**json.loads(raw.partition(" ")[2]))
+        return cls(**json.loads(raw.split(" ", 3)[3]))
 
 
-def record_prefix(browser_secret: str) -> str:
-    """What a stored login record starts with when this secret is the browser's."""
-    return proof_of(browser_secret) + " "
+def record_prefix(browser_proof: str, registration_id: int, nonce: str) -> str:
+    """How a stored login record starts, for this browser, registration and nonce.
+
+    Our nonces are URL-safe base64, so a space cannot occur inside one: a token
+    carrying another nonce never matches a longer or shorter one by accident.
+    """
+    return f"{browser_proof} {registration_id} {nonce} "
 
 
 def proof_of(browser_secret: str) -> str:

@@ -24,8 +24,12 @@ def register(app: Flask) -> None:
 
 def _launch_error(error: LaunchError) -> tuple[str, int]:
     db.get_session().rollback()
+    # Launch-path refusals and refused page views (an expired session, a page
+    # not for this role) share the handler; the log tells them apart.
+    event = "launch rejected" if request.path.startswith("/lti/") else "page refused"
     log.warning(
-        "launch rejected reason=%s status=%s registration=%s path=%s detail=%s",
+        "%s reason=%s status=%s registration=%s path=%s detail=%s",
+        event,
         error.reason,
         error.status,
         error.registration_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from urllib.parse import urlencode, urlsplit
 
 from flask import (
@@ -14,18 +15,22 @@ from flask import (
     request,
     url_for,
 )
+from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from lti_tool import db
 from lti_tool.catalog import is_known_target
+from lti_tool.launch_records import LaunchNotWritten
 from lti_tool.launches import record_launch
 from lti_tool.lti.claims import DEEP_LINKING_REQUEST
 from lti_tool.lti.directory import RegistrationDirectory
 from lti_tool.lti.errors import (
     BadToken,
     CookiesBlocked,
+    LaunchBusy,
     MethodNotAllowed,
     PlatformRefused,
+    RegistrationChanged,
     StateMismatch,
 )
 from lti_tool.lti.launch import LaunchValidator
@@ -40,6 +45,8 @@ bp = Blueprint("lti", __name__)
 # Set after a launch whose state cookie arrived: this browser keeps our cookies in
 # the frame, so later logins can skip the cookie probe page.
 COOKIES_OK = "lti_cookies_ok"
+# Our states are URL-safe base64 (secrets.token_urlsafe): anything else is unknown.
+_STATE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 PROBE = "lti_cookie_probe"
 
 
@@ -136,8 +143,8 @@ def launch() -> Response | str:
     state = request.form.get("state", "")
     if not id_token:
         raise BadToken("the launch carried no id_token")
-    if not state:
-        raise StateMismatch("the launch carried no state")
+    if not _STATE.fullmatch(state):
+        raise StateMismatch("the launch carried no state, or not one of ours")
 
     cookie_secret = request.cookies.get(state_cookie_name(state), "")
     if cookie_secret:
@@ -163,7 +170,7 @@ def launch() -> Response | str:
 def launch_from_storage() -> Response:
     state = request.form.get("state", "")
     id_token = request.form.get("id_token", "")
-    if not id_token or not state:
+    if not id_token or not _STATE.fullmatch(state):
         raise StateMismatch("the platform-storage launch was incomplete")
     browser_secret = request.form.get("browser_secret", "")
     return _complete_launch(id_token, state, browser_secret, cookies_work=False)
@@ -190,12 +197,20 @@ def _complete_launch(
     )
     launch = validator.validate(id_token, state, browser_secret)
     catalog = current_app.extensions["catalog"]
-    recorded = record_launch(
-        db.get_engine(),
-        launch,
-        settings.session_ttl_seconds,
-        lambda candidate: is_known_target(catalog, candidate),
-    )
+    try:
+        recorded = record_launch(
+            db.get_engine(),
+            launch,
+            settings.session_ttl_seconds,
+            lambda candidate: is_known_target(catalog, candidate),
+        )
+    except IntegrityError:
+        # The registration or deployment this process had cached was removed
+        # (or removed and added again) by another process.
+        registrations.forget()
+        raise RegistrationChanged(registration_id=launch.registration.id) from None
+    except LaunchNotWritten:
+        raise LaunchBusy(registration_id=launch.registration.id) from None
     registrations.note_launch(launch.registration.id, launch.deployment_pk)
     log.info(
         "launch accepted registration=%s deployment=%s context=%s user=%s role=%s "
