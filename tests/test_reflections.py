@@ -90,6 +90,21 @@ def test_submission_waits_in_the_coordinators_queue(
     assert "Waiting for review" in page.text
 
 
+def test_the_module_list_shows_handed_in_work_waiting(client, app, learner, reflection):
+    module_url = f"/study/pss/modules/{reflection.module_id}?ls={learner}"
+    status = f'">{reflection.title}</a>'
+    before = client.get(module_url).text
+    row_before = before[before.index(status) :].split("</li>", 1)[0]
+    assert "Not started" in row_before
+
+    submit(client, app, learner, reflection, words(reflection.min_words))
+
+    after = client.get(module_url).text
+    row_after = after[after.index(status) :].split("</li>", 1)[0]
+    assert "Waiting for review" in row_after
+    assert "Not started" not in row_after
+
+
 def test_accepting_credits_the_planned_time_once(
     client, app, learner, coordinator, reflection, engine
 ):

@@ -169,9 +169,30 @@ STATUS_LABELS = {
 }
 
 
+def work_state(program: Program, activity: Activity) -> str:
+    """Where the participant's reflection or paper stands, for activity lists.
+
+    Empty when there is no handed-in work: the hours status says enough then.
+    """
+    who = participant(current_visit())
+    session = db.get_session()
+    status = ""
+    if activity.kind == "reflection":
+        reflection = find_reflection(session, who, program.id, activity.id)
+        status = reflection.status if reflection is not None else ""
+    elif activity.kind == "paper":
+        latest = submissions_of(session, who, program.id, activity.id)[:1]
+        status = latest[0].status if latest else ""
+    return "" if status in ("", "draft") else STATUS_LABELS.get(status, "")
+
+
 @bp.app_context_processor
 def _panel_lookup() -> dict[str, Any]:
-    return {"work_panel": work_panel, "work_status": STATUS_LABELS}
+    return {
+        "work_panel": work_panel,
+        "work_state": work_state,
+        "work_status": STATUS_LABELS,
+    }
 
 
 @bp.app_template_filter("local_time")
