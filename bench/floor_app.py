@@ -10,17 +10,23 @@ Configured through the environment (read once, at start-up):
   BENCH_FLOOR_AUDIENCE    expected `aud`
 
 Serve with: gunicorn --pythonpath bench 'floor_app:create_app()'
+
+`POST /login` is the floor of an OIDC login, for `bench/launch.py --floor-login`:
+two random values, a cookie and a redirect, and nothing remembered. A launch is
+a login and a launch; with it the floor is that pair too.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from flask import Flask, Response, request
+from flask import Flask, Response, redirect, request
 
 ALGORITHMS = ["RS256"]
 
@@ -54,6 +60,21 @@ def create_app() -> Flask:
         except jwt.InvalidTokenError as error:
             return Response(f"invalid: {type(error).__name__}\n", status=400)
         return Response("ok\n", mimetype="text/plain")
+
+    @app.post("/login")
+    def login() -> Response:
+        state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        query = urlencode(
+            {
+                "state": state,
+                "nonce": nonce,
+                "login_hint": request.form.get("login_hint", ""),
+                "client_id": audience,
+            }
+        )
+        response = redirect(f"{issuer}/auth?{query}", code=302)
+        response.set_cookie("state", state, secure=True, httponly=True, samesite="None")
+        return response
 
     @app.get("/health")
     def health() -> Response:

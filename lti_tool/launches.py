@@ -56,8 +56,11 @@ def requested_target(launch: ValidatedLaunch) -> str:
     value = custom.get(TARGET_PARAMETER)
     if isinstance(value, str) and value.strip() and not value.startswith("$"):
         return value.strip()
-    query = parse_qs(urlsplit(str(launch.claim(claims.TARGET_LINK_URI, ""))).query)
-    return query.get(TARGET_PARAMETER, [""])[0].strip()
+    try:
+        link_uri = urlsplit(str(launch.claim(claims.TARGET_LINK_URI, "")))
+    except ValueError:  # not a URL (an unclosed IPv6 bracket, say): names nothing
+        return ""
+    return parse_qs(link_uri.query).get(TARGET_PARAMETER, [""])[0].strip()
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,7 @@ def start_registration(
 
 def registrations(engine: Engine) -> list[Registration]:
     with Session(engine) as session:
-        return list(session.scalars(select(Registration)))
+        return list(session.scalars(select(Registration).order_by(Registration.id)))
 
 
 def count(engine: Engine, model: type) -> int:

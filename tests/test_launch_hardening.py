@@ -277,3 +277,118 @@ def test_a_link_created_by_a_concurrent_launch_is_on_the_session(launcher, engin
             .limit(1)
         ).scalar_one()
     assert newest == link_pk
+
+
+# --- second round: what a re-test found ------------------------------------------
+
+
+def test_accepting_new_deployments_of_a_removed_registration_gets_a_page(
+    database_url, keys_dir, platform, platform_http
+):
+    from lti_tool import create_app
+
+    app = create_app(
+        {
+            "database_url": database_url,
+            "keys_dir": keys_dir,
+            "base_url": "http://localhost",
+            "secret_key": "test-secret",
+            "redis_url": "",
+            "unknown_deployment": "accept",
+        }
+    )
+    launcher = Launcher(app.test_client(), platform)
+    assert launcher.launch_as().status_code == 303
+    cli_engine = make_engine(database_url)
+    with session_scope(cli_engine) as session:
+        remove_registration(session, platform.issuer, platform.client_id)
+    cli_engine.dispose()
+
+    response = launcher.launch_as(**{LTI + "deployment_id": "brand-new"})
+
+    _refused(response, "registration_changed", status=409)
+
+
+@pytest.mark.parametrize("where", ["context", "resource_link"])
+def test_identifiers_sent_as_huge_numbers_are_a_bad_token(launcher, where):
+    claim = {"id": int("9" * 300), "title": "T"}
+    _refused(launcher.launch_as(**{LTI + where: claim}), "bad_token")
+
+
+def test_a_small_number_as_an_identifier_is_kept_as_its_digits(launcher, engine):
+    from lti_tool.models import Context
+
+    assert launcher.launch_as(**{LTI + "context": {"id": 42}}).status_code == 303
+    with engine.connect() as connection:
+        assert connection.scalar(select(Context.context_id)) == "42"
+
+
+def test_a_token_target_link_uri_that_is_not_a_url_names_no_target(launcher):
+    response = launcher.launch_as(
+        **{LTI + "custom": None, LTI + "target_link_uri": "http://[::1/"}
+    )
+    assert response.status_code == 303
+
+
+def test_a_login_from_a_registration_replaced_meanwhile_gets_a_page(launcher, app):
+    from lti_tool.lti.state import LoginState, proof_of, state_cookie_name
+
+    login = launcher.login()
+    cookie = launcher.client.get_cookie(state_cookie_name(login.state))
+    assert cookie is not None
+    # The record a process with the old registration cached would have written.
+    stale = LoginState(
+        registration_id=999_999,
+        nonce=login.nonce,
+        browser_proof=proof_of(cookie.value),
+        target_link_uri="http://localhost/lti/launch",
+    )
+    app.extensions["store"].put("state:" + login.state, stale.to_record(), 600)
+
+    token = launcher.platform.sign(launcher.platform.claims(login.nonce))
+    _refused(launcher.launch(token, login.state), "registration_changed", 409)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"target_link_uri": "http://localhost/lti/launch?" + "x" * 3000},
+        {"lti_storage_target": "_parent" * 30},
+    ],
+)
+def test_login_values_too_long_to_keep_are_refused(launcher, extra):
+    base = {
+        "iss": launcher.platform.issuer,
+        "client_id": launcher.platform.client_id,
+        "login_hint": "h",
+        "target_link_uri": "http://localhost/lti/launch",
+    }
+    _refused(launcher.client.post("/lti/login", data={**base, **extra}), "login_")
+
+
+def test_a_refusal_with_an_unstorable_issuer_is_still_counted(launcher, engine, caplog):
+    from lti_tool.models import LaunchFailure
+
+    with caplog.at_level("WARNING"):
+        response = launcher.client.post(
+            "/lti/login",
+            data={
+                "iss": "https://lms.example.edu\x00",
+                "login_hint": "h",
+                "target_link_uri": "http://localhost/lti/launch",
+            },
+        )
+
+    assert response.status_code == 400
+    with engine.connect() as connection:
+        issuer = connection.scalar(select(LaunchFailure.issuer))
+    assert issuer == "https://lms.example.edu"
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_registration_rate_limit_says_when_to_try_again(app):
+    client = app.test_client()
+    answers = [client.get("/lti/register") for _ in range(11)]
+
+    assert answers[-1].status_code == 429
+    assert 1 <= int(answers[-1].headers["Retry-After"]) <= 60

@@ -24,7 +24,9 @@ from types import MappingProxyType
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
+from lti_tool.lti.errors import RegistrationChanged
 from lti_tool.models import Deployment, Registration
 
 # A launch time is shown to administrators to the minute; writing it on every
@@ -103,10 +105,23 @@ class RegistrationDirectory:
                 index_elements=[Deployment.registration_id, Deployment.deployment_id]
             )
         )
-        with self._engine.begin() as connection:
-            connection.execute(statement)
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(statement)
+        except IntegrityError:
+            # The registration itself went, in another process, since it was read.
+            self.forget()
+            raise RegistrationChanged(registration_id=registration.id) from None
         refreshed = self.find(registration.issuer, registration.client_id, fresh=True)
-        return refreshed if refreshed is not None else registration
+        if refreshed is None:
+            raise RegistrationChanged(registration_id=registration.id)
+        return refreshed
+
+    def exists(self, registration_id: int) -> bool:
+        """Whether the registration with this id is still there (never cached)."""
+        query = select(Registration.id).where(Registration.id == registration_id)
+        with self._engine.connect() as connection:
+            return connection.scalar(query) is not None
 
     def note_launch(self, registration_id: int, deployment_pk: int) -> None:
         """Keep the registration's and deployment's last launch time to the minute.

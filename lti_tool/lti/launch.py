@@ -24,6 +24,7 @@ from lti_tool.lti.errors import (
     DisabledPlatform,
     ExpiredToken,
     LaunchError,
+    RegistrationChanged,
     ReplayedLaunch,
     StateMismatch,
     UnknownDeployment,
@@ -280,6 +281,10 @@ class LaunchValidator:
                 registration_id=registration.id,
             )
         if login.registration_id != registration.id:
+            if not self._directory.exists(login.registration_id):
+                # Removed and added again while the login was under way: the
+                # process that served the login still had the old one cached.
+                return RegistrationChanged(registration_id=registration.id)
             return WrongAudience(
                 "the token's issuer and client do not match the login that started it",
                 registration_id=registration.id,
@@ -298,13 +303,14 @@ class LaunchValidator:
                 "the id_token has no deployment_id", registration_id=registration.id
             )
         if deployment_id not in registration.deployments:
-            # Added since this process last read the registration?
-            registration = (
-                self._directory.find(
-                    registration.issuer, registration.client_id, fresh=True
-                )
-                or registration
+            # Added since this process last read the registration, or is the
+            # registration itself gone?
+            fresh = self._directory.find(
+                registration.issuer, registration.client_id, fresh=True
             )
+            if fresh is None:
+                raise RegistrationChanged(registration_id=registration.id)
+            registration = fresh
         if deployment_id not in registration.deployments:
             if not self._accept_new_deployments:
                 raise UnknownDeployment(registration_id=registration.id)
@@ -379,7 +385,7 @@ def _check_claim_types(
     }
     for label, value in identifiers.items():
         if isinstance(value, int) and not isinstance(value, bool):
-            continue  # a number is stored as its digits
+            value = str(value)  # a number is stored as its digits
         if value is not None and not claims.is_identifier(value):
             raise BadToken(
                 f"the {label} must be text of 1 to {claims.MAX_IDENTIFIER} characters",

@@ -21,6 +21,8 @@ from lti_tool.lti.store import SharedStore
 
 log = logging.getLogger(__name__)
 
+MAX_TARGET_LINK_URI = 2048
+
 LOGIN_PARAMETERS = (
     "iss",
     "login_hint",
@@ -64,8 +66,12 @@ def start_login(
     login_hint = params.get("login_hint", "")
     target_link_uri = params.get("target_link_uri", "")
     client_id = params.get("client_id") or None
+    storage_target = params.get("lti_storage_target", "")
     if not issuer or not login_hint or not target_link_uri:
         raise BadLogin("iss, login_hint and target_link_uri are all required")
+    # Both are kept with the login until its launch: no real LMS sends more.
+    if len(target_link_uri) > MAX_TARGET_LINK_URI or len(storage_target) > 100:
+        raise BadLogin("target_link_uri or lti_storage_target is too long")
     if not is_identifier(issuer, 512) or not (
         client_id is None or is_identifier(client_id)
     ):
@@ -87,7 +93,6 @@ def start_login(
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
     browser_secret = secrets.token_urlsafe(32)
-    storage_target = params.get("lti_storage_target", "")
     platform_origin = _origin(registration.auth_login_url)
     login = LoginState(
         registration_id=registration.id,

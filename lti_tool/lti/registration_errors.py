@@ -36,6 +36,8 @@ class RegistrationFailed(Exception):
         super().__init__(detail or self.title)
         self.detail = detail
         self.answer = answer
+        # Seconds to wait before trying again, when the refusal is a rate limit.
+        self.retry_after: int | None = None
 
 
 class RegistrationNotStarted(RegistrationFailed):

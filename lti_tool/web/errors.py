@@ -6,9 +6,11 @@ import logging
 
 from flask import Flask, Response, current_app, render_template, request
 from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from lti_tool import db
+from lti_tool.lti.claims import clean_text
 from lti_tool.lti.errors import LaunchError
 from lti_tool.models import LaunchFailure
 
@@ -52,18 +54,29 @@ def _record_failure(error: LaunchError) -> None:
     # session is routine, not a setup problem.
     if not request.path.startswith("/lti/"):
         return
-    try:
-        engine = current_app.extensions["db_engine"]
-        with engine.begin() as connection:
-            connection.execute(
-                insert(LaunchFailure).values(
-                    registration_id=error.registration_id,
-                    issuer=(error.issuer or str(request.values.get("iss", "")))[:512],
-                    reason=error.reason,
+    issuer = clean_text(error.issuer or request.values.get("iss", ""), 512)
+    engine = current_app.extensions["db_engine"]
+    # A registration removed a moment ago cannot be pointed at any more.
+    for registration_id in dict.fromkeys((error.registration_id, None)):
+        try:
+            with engine.begin() as connection:
+                connection.execute(
+                    insert(LaunchFailure).values(
+                        registration_id=registration_id,
+                        issuer=issuer,
+                        reason=error.reason,
+                    )
                 )
+            return
+        except IntegrityError:
+            continue
+        except SQLAlchemyError as problem:  # the page matters more than the count
+            log.warning(
+                "launch failure not recorded reason=%s error=%s",
+                error.reason,
+                type(problem).__name__,
             )
-    except Exception:  # the page matters more than the statistic
-        log.exception("launch failure not recorded reason=%s", error.reason)
+            return
 
 
 def _http_error(error: HTTPException) -> tuple[str, int] | Response:

@@ -55,7 +55,9 @@ def start() -> str:
     )
     if not decision.allowed:
         log.warning("dynamic registration rate_limited")
-        raise RegistrationThrottled()
+        throttled = RegistrationThrottled()
+        throttled.retry_after = decision.retry_after
+        raise throttled
 
     configuration_url = request.args.get("openid_configuration", "").strip()
     token = request.args.get("registration_token", "").strip() or None
@@ -95,7 +97,7 @@ def start() -> str:
 
 
 @bp.errorhandler(RegistrationFailed)
-def _failed(error: RegistrationFailed) -> tuple[str, int]:
+def _failed(error: RegistrationFailed) -> tuple[str, int, dict[str, str]]:
     db.get_session().rollback()
     log.warning(
         "dynamic registration failed reason=%s platform_status=%s detail=%s",
@@ -103,4 +105,8 @@ def _failed(error: RegistrationFailed) -> tuple[str, int]:
         error.answer.status if error.answer else "-",
         error.detail,
     )
-    return render_template("registration/failed.html", error=error), error.status
+    headers = {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    page = render_template("registration/failed.html", error=error)
+    return page, error.status, headers
