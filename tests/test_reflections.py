@@ -75,6 +75,15 @@ def test_draft_is_saved_and_shown_again(client, app, learner, reflection, engine
     assert only_reflection(engine).status == "draft"
 
 
+def test_saved_times_carry_the_program_time_zone(client, app, learner, reflection):
+    answer = draft(client, app, learner, reflection, "A first thought").get_json()
+
+    # The program's zone is California's, as the page shows it too.
+    assert answer["saved_at_text"].endswith((" PST", " PDT"))
+    page = client.get(f"/study/pss/activities/{reflection.id}?ls={learner}")
+    assert f"Draft saved {answer['saved_at_text']}" in page.text
+
+
 def test_submission_waits_in_the_coordinators_queue(
     client, app, learner, coordinator, reflection
 ):

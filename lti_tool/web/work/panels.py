@@ -203,4 +203,6 @@ def local_time(moment: datetime | None) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     zone = CreditRules.from_settings(current_app.config["SETTINGS"]).zone
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    # With the zone's abbreviation (PST, PDT): coordinators and learners may be
+    # anywhere, and the browser's own clock shows its own zone.
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")

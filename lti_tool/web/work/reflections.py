@@ -15,6 +15,7 @@ from lti_tool.web.scope import get_activity, get_scope, participant
 from lti_tool.web.study import _render_activity as render_activity_page
 from lti_tool.web.work import bp
 from lti_tool.web.work.common import cipher, rollback
+from lti_tool.web.work.panels import local_time
 from lti_tool.work.errors import WorkRejected
 from lti_tool.work.reflections import save_draft, submit_reflection
 
@@ -53,7 +54,11 @@ def reflection_draft(program_id: str, activity_id: str) -> tuple[Response, int]:
         rollback()
         return jsonify(error=CHANGED_ELSEWHERE), 409
     saved_at = reflection.draft_saved_at
-    return jsonify(saved_at=saved_at.isoformat() if saved_at else None), 200
+    return jsonify(
+        saved_at=saved_at.isoformat() if saved_at else None,
+        # As the page shows saved times, so the two never disagree.
+        saved_at_text=local_time(saved_at),
+    ), 200
 
 
 @bp.post("/work/<program_id>/reflections/<activity_id>/submit")

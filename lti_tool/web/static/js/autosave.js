@@ -40,7 +40,7 @@
       return response.json().catch(function () { return {}; }).then(function (answer) {
         if (response.ok) {
           lastSaved = text;
-          say("Draft saved " + new Date().toLocaleTimeString());
+          say("Draft saved " + (answer.saved_at_text || new Date().toLocaleTimeString()));
         } else {
           say(answer.error || "Your draft could not be saved; keep this page open.");
         }
