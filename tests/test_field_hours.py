@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from lti_tool.models import FieldHours, HoursEntry, WorkEvent
+from lti_tool.work.crypto import load_data_cipher
 from tests.work_helpers import (  # noqa: F401  (data_key_fixture registers a fixture)
     activity_of,
     count,
@@ -220,7 +221,7 @@ def test_approval_credits_the_minutes_once(
 
 
 def test_returned_entry_can_be_corrected_and_approved(
-    client, app, learner, coordinator, internship, engine
+    client, app, learner, coordinator, internship, engine, keys_dir
 ):
     log(client, app, learner, internship, hours="2")
     entry = only_entry(engine)
@@ -239,11 +240,8 @@ def test_returned_entry_can_be_corrected_and_approved(
     )
     assert corrected.status_code == 303
     entry = only_entry(engine)
-    assert (entry.status, entry.supervisor, entry.minutes) == (
-        "submitted",
-        "Rosa Gomez",
-        210,
-    )
+    supervisor = load_data_cipher(keys_dir).decrypt_text(entry.supervisor_encrypted)
+    assert (entry.status, supervisor, entry.minutes) == ("submitted", "Rosa Gomez", 210)
     assert review(client, app, coordinator, entry, decision="approve",
                   comment="").status_code == 303  # fmt: skip
     assert ledger_minutes(engine) == 210
@@ -375,3 +373,18 @@ def test_another_coordinator_approves_a_coordinators_entry(
     response = review(client, app, colleague, entry, decision="approve", comment="")
     assert response.status_code == 303
     assert ledger_minutes(engine) == 480
+
+
+def test_site_and_supervisor_are_not_stored_in_plain_text(
+    client, app, learner, internship, engine
+):
+    log(client, app, learner, internship)
+
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(FieldHours.site_encrypted, FieldHours.supervisor_encrypted)
+        ).one()
+    assert b"Harbor" not in bytes(row.site_encrypted)
+    assert b"Gomez" not in bytes(row.supervisor_encrypted)
+    page = client.get(f"/work/pss/field-hours?ls={learner}")
+    assert "Harbor Wellness Center" in page.text

@@ -82,8 +82,9 @@ class FieldHours(Base):
     program_version: Mapped[str] = mapped_column(String(40))
     activity_id: Mapped[str] = mapped_column(String(120))
     worked_on: Mapped[date]
-    site: Mapped[str] = mapped_column(String(200))
-    supervisor: Mapped[str] = mapped_column(String(200))
+    # Where and under whom: names of third parties, so encrypted like the text.
+    site_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    supervisor_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     minutes: Mapped[int]
     description_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     # submitted | returned | approved

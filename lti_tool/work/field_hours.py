@@ -114,6 +114,20 @@ def _validated(
     return values
 
 
+# What the participant writes about, and the people and places they name.
+_ENCRYPTED_FIELDS = ("site", "supervisor", "description")
+
+
+def _encrypted(cipher: DataCipher, values: dict[str, object]) -> dict[str, object]:
+    """The entry's columns: text fields under `<name>_encrypted`, the rest as is."""
+    return {
+        f"{name}_encrypted" if name in _ENCRYPTED_FIELDS else name: (
+            cipher.encrypt_text(str(value)) if name in _ENCRYPTED_FIELDS else value
+        )
+        for name, value in values.items()
+    }
+
+
 def _check_readiness(
     session: Session,
     who: Participant,
@@ -153,18 +167,16 @@ def log_field_hours(
     values = _validated(session, rules, who, form, now)
     early = _check_readiness(session, who, program, activity, block_before_readiness)
 
-    description = cipher.encrypt_text(str(values.pop("description")))
     entry = FieldHours(
         user_id=who.user_id,
         context_pk=who.context_pk,
         program_id=program.id,
         program_version=program.version,
         activity_id=activity.id,
-        description_encrypted=description,
         status="submitted",
         before_readiness=early,
         created_at=now,
-        **values,
+        **_encrypted(cipher, values),
     )
     session.add(entry)
     session.flush()
@@ -205,8 +217,7 @@ def update_field_hours(
         raise AlreadyReviewed("This entry has been approved and can no longer change.")
     who = Participant(entry.user_id, entry.context_pk)
     values = _validated(session, rules, who, form, now, replacing=entry)
-    entry.description_encrypted = cipher.encrypt_text(str(values.pop("description")))
-    for name, value in values.items():
+    for name, value in _encrypted(cipher, values).items():
         setattr(entry, name, value)
     entry.status = "submitted"
     session.flush()

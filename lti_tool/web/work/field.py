@@ -134,12 +134,13 @@ def _render_edit_page(visit: Visit, entry: FieldHours, error: str = "") -> str:
     if request.method == "POST":
         form = dict(request.form)
     else:
+        keys = cipher()
         form = {
             "worked_on": entry.worked_on.isoformat(),
-            "site": entry.site,
-            "supervisor": entry.supervisor,
+            "site": keys.decrypt_text(entry.site_encrypted),
+            "supervisor": keys.decrypt_text(entry.supervisor_encrypted),
             "hours": f"{entry.minutes / 60:g}",
-            "description": cipher().decrypt_text(entry.description_encrypted),
+            "description": keys.decrypt_text(entry.description_encrypted),
         }
     comment = (
         cipher().decrypt_text(entry.comment_encrypted)

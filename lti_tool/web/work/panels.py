@@ -195,6 +195,12 @@ def _panel_lookup() -> dict[str, Any]:
     }
 
 
+@bp.app_template_filter("reveal")
+def reveal(token: bytes | None) -> str:
+    """Stored encrypted text, decrypted for the page (autoescaped as any text)."""
+    return cipher().decrypt_text(token) if token else ""
+
+
 @bp.app_template_filter("local_time")
 def local_time(moment: datetime | None) -> str:
     """A stored moment in the program's time zone, to the minute."""
