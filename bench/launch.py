@@ -842,6 +842,13 @@ def measure(
 # --- The two servers ------------------------------------------------------------
 
 
+def _thread_options(args: argparse.Namespace) -> tuple[str, ...]:
+    """Both servers get the same worker class: sync, or gthread with --threads."""
+    if args.threads <= 1:
+        return ()
+    return ("--worker-class", "gthread", "--threads", str(args.threads))
+
+
 @contextmanager
 def floor_target(
     workdir: Path, bench_platform: BenchPlatform, args: argparse.Namespace
@@ -858,7 +865,8 @@ def floor_target(
     tokens = presign_floor_tokens(bench_platform, args.floor_tokens)
     spec = "floor_app:create_app()"
     path = ("--pythonpath", str(BENCH_DIR))
-    with gunicorn("floor", spec, free_port(), env, workdir, *path) as server:
+    threads = _thread_options(args)
+    with gunicorn("floor", spec, free_port(), env, workdir, *path, *threads) as server:
         yield Target(
             server,
             ClientJob(
@@ -920,6 +928,7 @@ def tool_target(
         port,
         env,
         workdir,
+        *_thread_options(args),
         database_name=database,
         uses_redis=bool(args.redis_url),
     ) as server:
@@ -1110,6 +1119,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--floor-tokens", type=int, default=500)
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads per worker (gthread) for both servers; 1 = sync workers",
+    )
+    parser.add_argument(
         "--floor-login",
         action="store_true",
         help="the floor's operation is a bare POST /login (random state, cookie, "
@@ -1172,7 +1187,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 def _title(args: argparse.Namespace, database_url: str) -> str:
     database = database_url.split(":", 1)[0]
     return (
-        f"launch bench: gunicorn -w {WORKERS} (sync) on {os.cpu_count()} CPUs, "
+        f"launch bench: gunicorn -w {WORKERS} ({_worker_class(args)}) on "
+        f"{os.cpu_count()} CPUs, "
         f"database {database}, {args.duration:g} s per level, levels {args.levels}"
     )
 
@@ -1194,7 +1210,7 @@ def _report(
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "gunicorn_workers": WORKERS,
-            "gunicorn_worker_class": "sync",
+            "gunicorn_worker_class": _worker_class(args),
         },
         "settings": {
             "database": database_url.split(":", 1)[0],
@@ -1216,6 +1232,10 @@ def _report(
         "jwks_fetches": jwks_fetches,
         "notes": notes,
     }
+
+
+def _worker_class(args: argparse.Namespace) -> str:
+    return f"gthread, {args.threads} threads" if args.threads > 1 else "sync"
 
 
 def code_version() -> dict[str, Any]:

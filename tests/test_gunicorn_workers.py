@@ -113,14 +113,22 @@ class Cluster:
         return env
 
 
-def _start(cluster: Cluster, stack: ExitStack, base_url: str, workers: int) -> Server:
+def _start(
+    cluster: Cluster, stack: ExitStack, base_url: str, workers: int, threads: int
+) -> Server:
+    """A master with the production settings; `threads` overrides theirs."""
     port = free_port()
     logs = cluster.tmp_path / f"gunicorn-{port}"
     access_log, error_log = logs.with_suffix(".access"), logs.with_suffix(".error")
     command = [
         str(GUNICORN),
+        # The production settings (threaded workers, no control socket); the
+        # flags below take precedence over the file's bind, workers and logs.
+        "-c",
+        str(PROJECT_ROOT / "config" / "gunicorn.conf.py"),
         "-w",
         str(workers),
+        *_thread_flags(threads),
         "-b",
         f"127.0.0.1:{port}",
         "--timeout",
@@ -150,6 +158,13 @@ def _start(cluster: Cluster, stack: ExitStack, base_url: str, workers: int) -> S
     server = Server(port, process, access_log, error_log)
     _wait_until_ready(server)
     return server
+
+
+def _thread_flags(threads: int) -> list[str]:
+    """0: the production file's threads; 1: a sync worker; more: that many."""
+    if threads == 1:
+        return ["--worker-class", "sync", "--threads", "1"]
+    return ["--threads", str(threads)] if threads else []
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -207,8 +222,8 @@ def start_server(
     cluster = Cluster(database_url, keys_dir, tmp_path, redis_url)
     with ExitStack() as stack:
 
-        def start(*, base_url: str, workers: int = 1) -> Server:
-            return _start(cluster, stack, base_url, workers)
+        def start(*, base_url: str, workers: int = 1, threads: int = 0) -> Server:
+            return _start(cluster, stack, base_url, workers, threads)
 
         yield start
 
@@ -359,7 +374,8 @@ def test_two_workers_of_one_server_share_login_state(
     start_server, database_url, tmp_path, engine
 ):
     public_url = f"http://localhost:{free_port()}"
-    server = start_server(base_url=public_url, workers=2)
+    # Sync workers: a worker held busy then accepts nothing else.
+    server = start_server(base_url=public_url, workers=2, threads=1)
     with (
         sandbox_for(database_url, tmp_path, public_url) as sandbox,
         ExitStack() as stack,
