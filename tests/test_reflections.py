@@ -408,3 +408,19 @@ def test_coordinator_cannot_accept_their_own_reflection(
     assert only_reflection(engine).reviewed_by_user_id is None
     assert count(engine, HoursEntry) == 0
     assert count(engine, WorkEvent) == 1
+
+
+def test_reloading_a_refused_submission_goes_back_to_the_activity(
+    client, app, learner, reflection
+):
+    refused = submit(client, app, learner, reflection, "too short")
+    assert refused.status_code == 422
+
+    reloaded = client.get(f"/work/pss/reflections/{reflection.id}/submit?ls={learner}")
+
+    assert reloaded.status_code == 303
+    assert (
+        reloaded.headers["Location"]
+        .split("#")[0]
+        .endswith(f"/study/pss/activities/{reflection.id}?ls={learner}")
+    )

@@ -197,7 +197,7 @@ def test_knowledge_check_with_missing_answer_stores_nothing(
         data={"ls": learner, "csrf_token": csrf, "q0": "0"},
     )
     assert response.status_code == 422
-    assert "answer every question" in response.text
+    assert "Answer every question before checking." in response.text
     with engine.connect() as connection:
         assert (
             connection.scalar(select(func.count()).select_from(KnowledgeCheckAttempt))

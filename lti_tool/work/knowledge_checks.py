@@ -34,7 +34,7 @@ def score_attempt(
 ) -> CheckResult:
     """Record an attempt; a pass credits the planned time once."""
     if len(answers) != len(activity.questions) or any(a is None for a in answers):
-        raise IncompleteAnswers("answer every question before checking")
+        raise IncompleteAnswers("Answer every question before checking.")
     correct = tuple(
         answer == question.answer
         for answer, question in zip(answers, activity.questions, strict=True)

@@ -61,6 +61,17 @@ def reflection_draft(program_id: str, activity_id: str) -> tuple[Response, int]:
     ), 200
 
 
+@bp.get("/work/<program_id>/reflections/<activity_id>/submit")
+def reflection_submit_reloaded(program_id: str, activity_id: str) -> Response:
+    """A refused submission's page, reloaded or bookmarked: back to the activity."""
+    visit = current_visit()
+    _reflection_activity(visit, program_id, activity_id)
+    target = url_for(
+        "study.activity_page", program_id=program_id, activity_id=activity_id
+    )
+    return redirect(target + "#reflection", code=303)
+
+
 @bp.post("/work/<program_id>/reflections/<activity_id>/submit")
 def reflection_submit(program_id: str, activity_id: str) -> Response | tuple[str, int]:
     visit = current_visit()
