@@ -47,7 +47,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from procstat import child_pids, free_port, stat_fields, tree_cpu_seconds
+from procstat import (
+    child_pids,
+    cpu_seconds_of,
+    free_port,
+    machine_cpu_seconds,
+    stat_fields,
+    tree_cpu_seconds,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -204,26 +211,7 @@ def remove(database_url: str, issuer: str) -> None:
 
 def postgres_cpu_seconds() -> float:
     """utime+stime of every process named postgres (all databases' backends)."""
-    ticks = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            raw = Path(f"/proc/{entry}/stat").read_text()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if raw[raw.index("(") + 1 : raw.rindex(")")] == "postgres":
-            ticks += sum(int(v) for v in raw[raw.rindex(")") + 2 :].split()[11:13])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def machine_cpu_seconds() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the machine since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split()[1:9]]
-    user, nice, system, idle, iowait, irq, softirq, steal = values
-    busy = user + nice + system + irq + softirq + steal
-    ticks = os.sysconf("SC_CLK_TCK")
-    return busy / ticks, (busy + idle + iowait) / ticks
+    return cpu_seconds_of(lambda name, _command: name == "postgres")
 
 
 @dataclass(frozen=True)

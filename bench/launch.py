@@ -47,7 +47,14 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
-from procstat import child_pids, free_port, stat_fields, tree_cpu_seconds
+from procstat import (
+    child_pids,
+    cpu_seconds_of,
+    free_port,
+    machine_cpu_seconds,
+    stat_fields,
+    tree_cpu_seconds,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -291,15 +298,6 @@ class Server:
     uses_redis: bool = False
 
 
-def machine_cpu_seconds() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
-    fields = [int(value) for value in Path("/proc/stat").read_text().split()[1:9]]
-    user, nice, system, idle, iowait, irq, softirq, steal = fields
-    busy = user + nice + system + irq + softirq + steal
-    ticks = os.sysconf("SC_CLK_TCK")
-    return busy / ticks, (busy + idle + iowait) / ticks
-
-
 def database_cpu_seconds(database_name: str) -> float:
     """utime+stime of the PostgreSQL backends serving `database_name`.
 
@@ -309,19 +307,10 @@ def database_cpu_seconds(database_name: str) -> float:
     if not database_name:
         return 0.0
     marker = f" {database_name} ".encode()
-    ticks = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            command = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        # A backend's title: "postgres: <cluster>: <user> <database> <client> ..."
-        if command.startswith(b"postgres: ") and marker in command:
-            fields = stat_fields(int(entry))
-            ticks += 0 if fields is None else int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    # A backend's title: "postgres: <cluster>: <user> <database> <client> ..."
+    return cpu_seconds_of(
+        lambda _name, command: command.startswith(b"postgres: ") and marker in command
+    )
 
 
 def redis_cpu_seconds() -> float:
@@ -330,18 +319,8 @@ def redis_cpu_seconds() -> float:
     Redis is shared with other users of the machine, so its figure is only
     meaningful on a quiet one (the bench waits for quiet before each level).
     """
-    ticks = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            command = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if command.split(b"\0", 1)[0].endswith(b"redis-server"):
-            fields = stat_fields(int(entry))
-            ticks += 0 if fields is None else int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    # By command name: redis rewrites its command line ("redis-server host:port").
+    return cpu_seconds_of(lambda name, _command: name == "redis-server")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,11 +32,8 @@ from lti_tool.lti.errors import (
     WrongMessage,
 )
 from lti_tool.lti.platform_keys import PlatformKeys
-from lti_tool.lti.state import LoginState, proof_of, record_prefix
+from lti_tool.lti.state import LoginState, could_be_ours, proof_of, record_prefix
 from lti_tool.lti.store import SharedStore
-
-# Our nonces are URL-safe base64 (secrets.token_urlsafe); nothing else can match.
-_NONCE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 SUPPORTED_MESSAGES = {claims.RESOURCE_LINK_REQUEST, claims.DEEP_LINKING_REQUEST}
 SIGNING_ALGORITHMS = ["RS256", "RS384", "RS512"]
@@ -237,7 +233,7 @@ class LaunchValidator:
         claim any lifetime, and a day is far beyond any real platform's.
         """
         nonce = payload.get("nonce")
-        if not isinstance(nonce, str) or not _NONCE.fullmatch(nonce):
+        if not could_be_ours(nonce):
             raise ReplayedLaunch(
                 "the nonce is not the one this login issued",
                 registration_id=registration.id,

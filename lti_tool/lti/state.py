@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass
+from typing import TypeGuard
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,15 @@ def record_prefix(browser_proof: str, registration_id: int, nonce: str) -> str:
     carrying another nonce never matches a longer or shorter one by accident.
     """
     return f"{browser_proof} {registration_id} {nonce} "
+
+
+# States and nonces come from secrets.token_urlsafe: URL-safe base64, no spaces.
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,128}")
+
+
+def could_be_ours(value: object) -> TypeGuard[str]:
+    """Whether a state or nonce has the shape of the ones logins issue."""
+    return isinstance(value, str) and _TOKEN_SHAPE.fullmatch(value) is not None
 
 
 def proof_of(browser_secret: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from urllib.parse import urlencode, urlsplit
 
 from flask import (
@@ -35,7 +34,12 @@ from lti_tool.lti.errors import (
 )
 from lti_tool.lti.launch import LaunchValidator
 from lti_tool.lti.login import LOGIN_PARAMETERS, start_login
-from lti_tool.lti.state import LoginState, state_cookie_name, storage_key
+from lti_tool.lti.state import (
+    LoginState,
+    could_be_ours,
+    state_cookie_name,
+    storage_key,
+)
 from lti_tool.settings import Settings
 from lti_tool.web.cookies import delete_frame_cookie, set_frame_cookie
 
@@ -45,8 +49,6 @@ bp = Blueprint("lti", __name__)
 # Set after a launch whose state cookie arrived: this browser keeps our cookies in
 # the frame, so later logins can skip the cookie probe page.
 COOKIES_OK = "lti_cookies_ok"
-# Our states are URL-safe base64 (secrets.token_urlsafe): anything else is unknown.
-_STATE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 PROBE = "lti_cookie_probe"
 
 
@@ -143,7 +145,7 @@ def launch() -> Response | str:
     state = request.form.get("state", "")
     if not id_token:
         raise BadToken("the launch carried no id_token")
-    if not _STATE.fullmatch(state):
+    if not could_be_ours(state):
         raise StateMismatch("the launch carried no state, or not one of ours")
 
     cookie_secret = request.cookies.get(state_cookie_name(state), "")
@@ -170,7 +172,7 @@ def launch() -> Response | str:
 def launch_from_storage() -> Response:
     state = request.form.get("state", "")
     id_token = request.form.get("id_token", "")
-    if not id_token or not _STATE.fullmatch(state):
+    if not id_token or not could_be_ours(state):
         raise StateMismatch("the platform-storage launch was incomplete")
     browser_secret = request.form.get("browser_secret", "")
     return _complete_launch(id_token, state, browser_secret, cookies_work=False)
